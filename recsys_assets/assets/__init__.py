@@ -1,0 +1,6 @@
+from recsys_assets.assets.export import interactions_csv, items_csv, users_csv
+from recsys_assets.assets.personalize import batch_output, dataset_group, solution_version
+from recsys_assets.assets.serving import recommendations_table
+
+ALL_ASSETS = [users_csv, items_csv, interactions_csv, dataset_group, solution_version, batch_output,
+              recommendations_table]

@@ -1,0 +1,23 @@
+"""Composition only: assets, jobs, schedule, sensors and the resources of the configured backend."""
+
+import dagster as dg
+
+from recsys_assets.assets import ALL_ASSETS
+from recsys_assets.automation import (
+    cleanup_after_failure,
+    cleanup_after_success,
+    cleanup_job,
+    daily_recs_job,
+    daily_schedule,
+)
+from recsys_assets.resources import build_resources, load_settings
+
+settings = load_settings()
+
+defs = dg.Definitions(
+    assets=ALL_ASSETS,
+    jobs=[daily_recs_job, cleanup_job],
+    schedules=[daily_schedule(settings)],
+    sensors=[cleanup_after_success, cleanup_after_failure],
+    resources=build_resources(settings),
+)

@@ -1,0 +1,179 @@
+"""Durable engine state in SQLite, safe across processes.
+
+Dagster runs each step (and each run) in its own process, and the engine's jobs run in worker
+processes, so every read and write goes through this file-backed catalog. WAL mode lets readers
+poll while a worker writes; writes take ``BEGIN IMMEDIATE`` so check-then-act sequences (name
+uniqueness, deletion preconditions) are atomic.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS resources (
+    arn TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    parent TEXT,
+    status TEXT,
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    -- when a time-driven transition completes (create or delete); NULL when a worker drives it
+    due REAL,
+    body TEXT NOT NULL,
+    internal TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS resources_kind ON resources (kind, created);
+CREATE INDEX IF NOT EXISTS resources_parent ON resources (parent);
+CREATE TABLE IF NOT EXISTS tags (
+    arn TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (arn, key)
+);
+"""
+
+
+@dataclass
+class Resource:
+    arn: str
+    kind: str
+    name: str
+    parent: str | None
+    status: str | None
+    created: float
+    updated: float
+    due: float | None = None
+    # Fields the service returns in describe/list, beyond ARN, name, status and timestamps.
+    body: dict = field(default_factory=dict)
+    # Engine-only state (worker pid, file locations); never sent to clients.
+    internal: dict = field(default_factory=dict)
+
+    @classmethod
+    def _from_row(cls, row: sqlite3.Row) -> "Resource":
+        return cls(
+            arn=row["arn"],
+            kind=row["kind"],
+            name=row["name"],
+            parent=row["parent"],
+            status=row["status"],
+            created=row["created"],
+            updated=row["updated"],
+            due=row["due"],
+            body=json.loads(row["body"]),
+            internal=json.loads(row["internal"]),
+        )
+
+
+class Catalog:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.connect() as conn:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.executescript(_SCHEMA)
+
+    @contextlib.contextmanager
+    def connect(self) -> Iterator[sqlite3.Connection]:
+        conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator["Txn"]:
+        with self.connect() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield Txn(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+
+class Txn:
+    """Catalog operations inside one write transaction."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+
+    def get(self, arn: str) -> Resource | None:
+        row = self.conn.execute("SELECT * FROM resources WHERE arn = ?", (arn,)).fetchone()
+        return Resource._from_row(row) if row else None
+
+    def find(self, kind: str, parent: str | None = None, *, statuses: tuple[str, ...] | None = None) -> list[Resource]:
+        """Resources of a kind (under a parent), newest first, as the service lists them."""
+        sql, args = "SELECT * FROM resources WHERE kind = ?", [kind]
+        if parent is not None:
+            sql += " AND parent = ?"
+            args.append(parent)
+        if statuses is not None:
+            sql += f" AND status IN ({','.join('?' * len(statuses))})"
+            args.extend(statuses)
+        sql += " ORDER BY created DESC, rowid DESC"
+        return [Resource._from_row(r) for r in self.conn.execute(sql, args)]
+
+    def insert(self, res: Resource) -> None:
+        self.conn.execute(
+            "INSERT INTO resources (arn, kind, name, parent, status, created, updated, due, body, internal)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (res.arn, res.kind, res.name, res.parent, res.status, res.created, res.updated, res.due,
+             json.dumps(res.body), json.dumps(res.internal)),
+        )
+
+    def save(self, res: Resource) -> None:
+        res.updated = time.time()
+        self.conn.execute(
+            "UPDATE resources SET status = ?, updated = ?, due = ?, body = ?, internal = ? WHERE arn = ?",
+            (res.status, res.updated, res.due, json.dumps(res.body), json.dumps(res.internal), res.arn),
+        )
+
+    def remove(self, arn: str) -> None:
+        self.conn.execute("DELETE FROM resources WHERE arn = ?", (arn,))
+        self.conn.execute("DELETE FROM tags WHERE arn = ?", (arn,))
+
+    def advance_timed(self, now: float, half_way: dict[str, str], done: dict[str, str | None]) -> list[Resource]:
+        """Move time-driven transitions along; returns the resources whose deletion completed.
+
+        ``half_way`` maps a status to the one shown after half its delay (PENDING -> IN_PROGRESS),
+        ``done`` maps it to the final status, ``None`` meaning the resource is gone.
+        """
+        finished = []
+        rows = self.conn.execute("SELECT * FROM resources WHERE due IS NOT NULL").fetchall()
+        for row in rows:
+            res = Resource._from_row(row)
+            started = res.internal.get("transition_started", res.updated)
+            if now >= res.due:
+                final = done.get(res.status or "", res.status)
+                if final is None:
+                    self.remove(res.arn)
+                    finished.append(res)
+                    continue
+                res.status, res.due = final, None
+                self.save(res)
+            elif res.status in half_way and now >= started + (res.due - started) / 2:
+                res.status = half_way[res.status]
+                self.save(res)
+        return finished
+
+    def tags(self, arn: str) -> dict[str, str]:
+        return {r["key"]: r["value"] for r in self.conn.execute("SELECT key, value FROM tags WHERE arn = ?", (arn,))}
+
+    def set_tags(self, arn: str, tags: dict[str, str]) -> None:
+        self.conn.executemany(
+            "INSERT INTO tags (arn, key, value) VALUES (?, ?, ?) ON CONFLICT (arn, key) DO UPDATE SET value = excluded.value",
+            [(arn, k, v) for k, v in tags.items()],
+        )
+
+    def remove_tags(self, arn: str, keys: list[str]) -> None:
+        self.conn.executemany("DELETE FROM tags WHERE arn = ? AND key = ?", [(arn, k) for k in keys])

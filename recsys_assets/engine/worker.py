@@ -1,0 +1,171 @@
+"""Runs one engine job (import, training, batch inference) in its own process.
+
+``python -m recsys_assets.engine.worker <engine root> <job arn>``: started by the service on create,
+detached from the caller so the job finishes even if the Dagster step that created it dies, as it
+would on AWS. Heavy numeric work also stays out of the orchestrator's process this way.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import pandas as pd
+
+from recsys_assets.engine import batch, filters, metrics, recipes, storage, validation
+from recsys_assets.engine.catalog import Catalog, Resource, Txn
+from recsys_assets.engine.data import DataStore
+
+# Datasets a group's recipes and filters read, keyed by the TrainingData/FilterContext attribute.
+_GROUP_DATASETS = {"INTERACTIONS": "interactions", "ITEMS": "items", "USERS": "users"}
+
+
+class JobFailed(Exception):
+    """The job ends CREATE FAILED with this failureReason."""
+
+
+def main(root: str, arn: str) -> None:
+    catalog = Catalog(Path(root) / "catalog.db")
+    data = DataStore(root)
+    res = _wait_for_row(catalog, arn)
+    time.sleep(res.internal.get("pending_seconds", 0.0))
+    with catalog.transaction() as txn:
+        res = txn.get(arn)
+        if res is None or res.status != "CREATE PENDING":
+            return  # stopped or deleted while pending
+        res.status = "CREATE IN_PROGRESS"
+        txn.save(res)
+    started = time.time()
+    try:
+        updates = _JOBS[res.kind](catalog, data, res)
+        status, reason = "ACTIVE", None
+    except (JobFailed, recipes.TrainingError, validation.DataValidationError, ValueError) as e:
+        updates, status, reason = {}, "CREATE FAILED", str(e)
+    except Exception as e:  # noqa: BLE001 - an engine bug must still end the job, visibly
+        traceback.print_exc()
+        updates, status, reason = {}, "CREATE FAILED", f"Internal error in the local engine: {e!r}"
+    with catalog.transaction() as txn:
+        current = txn.get(arn)
+        if current is None or current.status != "CREATE IN_PROGRESS":
+            return  # stopped meanwhile: its outcome must not overwrite CREATE STOPPED
+        current.status = status
+        current.body.update(updates.get("body", {}))
+        current.internal.update(updates.get("internal", {}))
+        if reason:
+            current.body["failureReason"] = reason
+        if current.kind == "solution-version" and status == "ACTIVE":
+            # Billed compute: wall time of this job's work, training and evaluation together.
+            current.body["trainingHours"] = round((time.time() - started) / 3600, 6)
+        txn.save(current)
+
+
+def _wait_for_row(catalog: Catalog, arn: str) -> Resource:
+    # The service starts us inside the transaction that inserts the row; it appears on commit.
+    for _ in range(600):
+        with catalog.connect() as conn:
+            res = Txn(conn).get(arn)
+        if res is not None:
+            return res
+        time.sleep(0.05)
+    raise SystemExit(f"job {arn} never appeared in the catalog")
+
+
+def _group_frames(catalog: Catalog, data: DataStore, group_arn: str) -> dict[str, pd.DataFrame | None]:
+    with catalog.connect() as conn:
+        datasets = Txn(conn).find("dataset", group_arn)
+    frames: dict[str, pd.DataFrame | None] = {attr: None for attr in _GROUP_DATASETS.values()}
+    for dataset in datasets:
+        attr = _GROUP_DATASETS.get(dataset.body["datasetType"])
+        if attr:
+            frames[attr] = data.read_dataset(dataset.arn)
+    return frames
+
+
+def run_import(catalog: Catalog, data: DataStore, job: Resource) -> dict:
+    with catalog.connect() as conn:
+        txn = Txn(conn)
+        dataset = txn.get(job.body["datasetArn"])
+        schema_res = txn.get(dataset.body["schemaArn"]) if dataset else None
+    if dataset is None or schema_res is None:
+        raise JobFailed(f"Dataset {job.body['datasetArn']} no longer exists.")
+    dataset_type = dataset.body["datasetType"]
+    schema = validation.parse_schema(schema_res.body["schema"])
+    store = storage.from_config(job.internal["store"])
+    location = job.body["dataSource"]["dataLocation"]
+    # A location ending in "/" imports every CSV in that folder.
+    uris = [u for u in store.list(location) if u.endswith(".csv")] if location.endswith("/") else [location]
+    frames = []
+    for uri in uris:
+        try:
+            stream = store.open_read(uri)
+        except FileNotFoundError:
+            raise JobFailed("Invalid Data location.") from None
+        with stream:
+            frames.append(validation.read_dataset_csv(stream, schema, dataset_type, source=uri))
+    if not frames:
+        raise JobFailed("Invalid Data location.")
+    new = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    if dataset_type == "INTERACTIONS" and len(new) < validation.MIN_INTERACTIONS:
+        raise JobFailed(
+            f"Failed to create a data import job for Interactions dataset. An import job needs at least "
+            f"{validation.MIN_INTERACTIONS} interaction records; {location} has {len(new)}."
+        )
+    previous = data.read_dataset(dataset.arn)
+    if job.body["importMode"] == "INCREMENTAL" and previous is not None:
+        combined = pd.concat([previous, new], ignore_index=True)
+        # Records with the same ID replace the old ones; interactions are appended.
+        key = {"USERS": ["USER_ID"], "ITEMS": ["ITEM_ID"]}.get(dataset_type)
+        new = combined.drop_duplicates(subset=key, keep="last", ignore_index=True) if key else combined
+    data.write_dataset(dataset.arn, new)
+    return {"internal": {"records": len(new)}}
+
+
+def run_training(catalog: Catalog, data: DataStore, version: Resource) -> dict:
+    body = version.body
+    frames = _group_frames(catalog, data, body["datasetGroupArn"])
+    if frames["interactions"] is None:
+        raise JobFailed("Create failed. The dataset group has no imported Item interactions data.")
+    training = recipes.TrainingData(**frames)
+    kwargs = {"event_type": body.get("eventType"), "solution_config": body.get("solutionConfig")}
+    model = recipes.train(body["recipeArn"], training, **kwargs)
+    path = data.model_path(version.arn)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model.save(path)
+    scores = metrics.solution_metrics(body["recipeArn"], training, **kwargs)
+    return {"internal": {"metrics": scores, "model": str(path)}}
+
+
+def run_batch_inference(catalog: Catalog, data: DataStore, job: Resource) -> dict:
+    body = job.body
+    with catalog.connect() as conn:
+        txn = Txn(conn)
+        version = txn.get(body["solutionVersionArn"])
+        flt = txn.get(body["filterArn"]) if body.get("filterArn") else None
+    if version is None:
+        raise JobFailed(f"Solution version {body['solutionVersionArn']} no longer exists.")
+    model = recipes.Model.load(data.model_path(version.arn))
+    recipe = recipes.get_recipe(version.body["recipeArn"])
+    parsed, ctx = None, None
+    if flt is not None:
+        parsed = filters.parse_filter(flt.body["filterExpression"])
+        frames = _group_frames(catalog, data, version.body["datasetGroupArn"])
+        ctx = filters.FilterContext(item_ids=model.item_ids, **frames)
+    counts = batch.run_batch_inference(
+        storage.from_config(job.internal["store"]), model, recipe,
+        input_path=body["jobInput"]["s3DataSource"]["path"],
+        output_path=body["jobOutput"]["s3DataDestination"]["path"],
+        num_results=body["numResults"], filter_=parsed, filter_ctx=ctx,
+    )
+    return {"internal": {"counts": counts}}
+
+
+_JOBS = {
+    "dataset-import-job": run_import,
+    "solution-version": run_training,
+    "batch-inference-job": run_batch_inference,
+}
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])

@@ -1,0 +1,41 @@
+"""Where the pipeline's files live: a local directory standing in for S3, or S3 itself."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+from dagster_aws.s3 import S3Resource
+
+from recsys_assets.engine.storage import LocalObjectStore, ObjectStore, S3ObjectStore, join_uri
+
+
+class ObjectStoreResource(dg.ConfigurableResource):
+    """Objects addressed as ``s3://bucket/key`` in both implementations."""
+
+    bucket: str
+    prefix: str = "recsys"
+
+    def get_store(self) -> ObjectStore:
+        raise NotImplementedError
+
+    def uri(self, *parts: str) -> str:
+        return join_uri(self.bucket, "/".join([self.prefix.strip("/"), *parts]))
+
+
+class LocalObjectStoreResource(ObjectStoreResource):
+    """``s3://bucket/key`` <-> ``<local_root>/s3/bucket/key``."""
+
+    local_root: str = ".recsys"
+
+    def get_store(self) -> ObjectStore:
+        return LocalObjectStore(Path(self.local_root, "s3"))
+
+
+class S3ObjectStoreResource(ObjectStoreResource):
+    """Real S3 through dagster-aws (``endpoint_url`` points it at MinIO, LocalStack or moto)."""
+
+    s3: S3Resource
+
+    def get_store(self) -> ObjectStore:
+        return S3ObjectStore(self.s3.get_client(), region_name=self.s3.region_name, endpoint_url=self.s3.endpoint_url)

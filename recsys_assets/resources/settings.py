@@ -1,0 +1,62 @@
+"""Deployment settings read from the environment, in one place.
+
+Everything a user switches (backend, database, bucket, schedule) is an environment variable, so
+`dagster dev`, the daily schedule and `make demo` all see the same configuration. Secrets (AWS keys,
+database passwords) stay in the environment and are never copied into metadata or logs.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+BACKENDS = ("local", "aws")
+# Never billed, never sent anywhere: the local engine only checks that it is well formed.
+LOCAL_ROLE_ARN = "arn:aws:iam::000000000000:role/recsys-local-engine"
+
+
+@dataclass(frozen=True)
+class Settings:
+    backend: str = "local"
+    local_root: str = ".recsys"
+    database_url: str = ""
+    bucket: str = "recsys-local"
+    prefix: str = "recsys"
+    region: str = "us-east-1"
+    role_arn: str = LOCAL_ROLE_ARN
+    deployment: str = "recsys"
+    schedule_cron: str = "0 3 * * *"
+    schedule_timezone: str = "UTC"
+
+    @property
+    def demo_database_url(self) -> str:
+        return f"sqlite:///{Path(self.local_root, 'demo.db').resolve()}"
+
+
+def load_settings(env: dict[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+    backend = env.get("RECSYS_BACKEND", "local").strip().lower()
+    if backend not in BACKENDS:
+        raise ValueError(f"RECSYS_BACKEND must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    defaults = Settings()
+    local_root = env.get("RECSYS_LOCAL_ROOT") or defaults.local_root
+    if backend == "aws":
+        missing = [k for k in ("RECSYS_S3_BUCKET", "RECSYS_PERSONALIZE_ROLE_ARN") if not env.get(k)]
+        if missing:
+            raise ValueError(f"RECSYS_BACKEND=aws needs {' and '.join(missing)} to be set")
+    settings = Settings(
+        backend=backend,
+        local_root=local_root,
+        database_url=env.get("RECSYS_DATABASE_URL", ""),
+        bucket=env.get("RECSYS_S3_BUCKET") or defaults.bucket,
+        prefix=env.get("RECSYS_S3_PREFIX") or defaults.prefix,
+        region=env.get("RECSYS_AWS_REGION") or env.get("AWS_REGION") or defaults.region,
+        role_arn=env.get("RECSYS_PERSONALIZE_ROLE_ARN") or defaults.role_arn,
+        deployment=env.get("RECSYS_DEPLOYMENT") or defaults.deployment,
+        schedule_cron=env.get("RECSYS_SCHEDULE_CRON") or defaults.schedule_cron,
+        schedule_timezone=env.get("RECSYS_SCHEDULE_TIMEZONE") or defaults.schedule_timezone,
+    )
+    if not settings.database_url:
+        settings = replace(settings, database_url=settings.demo_database_url)
+    return settings

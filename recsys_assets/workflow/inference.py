@@ -1,0 +1,86 @@
+"""Filter, batch inference job, and reading what the job wrote."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Iterator, TextIO
+
+from recsys_assets.workflow import resource_types as rt
+from recsys_assets.workflow.datasets import create_or_adopt
+from recsys_assets.workflow.naming import RunNames
+from recsys_assets.workflow.polling import PollSettings, wait_for_status
+
+DEFAULT_FILTER = 'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("purchase")'
+MAX_NUM_RESULTS = 500
+
+
+def write_batch_input(user_ids: Iterable[str], out: TextIO) -> int:
+    """Batch input for USER_PERSONALIZATION recipes: one ``{"userId": ...}`` per line."""
+    count = 0
+    for user_id in user_ids:
+        out.write(json.dumps({"userId": str(user_id)}) + "\n")
+        count += 1
+    return count
+
+
+def output_uri(input_uri: str, output_prefix: str) -> str:
+    """Personalize names the output after the input file: ``<output folder>/<input name>.out``."""
+    return f"{output_prefix.rstrip('/')}/{input_uri.rsplit('/', 1)[-1]}.out"
+
+
+def run_batch_inference(client, names: RunNames, *, dataset_group_arn: str, solution_version_arn: str,
+                        input_uri: str, output_prefix: str, num_results: int, filter_expression: str | None,
+                        role_arn: str, poll: PollSettings, log: Callable[[str], None]) -> dict:
+    if not 1 <= num_results <= MAX_NUM_RESULTS:
+        raise ValueError(f"num_results must be between 1 and {MAX_NUM_RESULTS}, not {num_results}")
+    params = {
+        "jobName": names.job("batch"), "solutionVersionArn": solution_version_arn, "numResults": num_results,
+        "jobInput": {"s3DataSource": {"path": input_uri}},
+        "jobOutput": {"s3DataDestination": {"path": output_prefix.rstrip("/") + "/"}},
+        "roleArn": role_arn, "tags": names.tags,
+    }
+    filter_arn = None
+    if filter_expression:
+        filter_arn = create_or_adopt(
+            lambda: client.create_filter(name=names.filter, datasetGroupArn=dataset_group_arn,
+                                         filterExpression=filter_expression, tags=names.tags)["filterArn"],
+            lambda: rt.FILTER.find(client, names.filter, datasetGroupArn=dataset_group_arn), "filterArn",
+        )
+        wait_for_status(lambda: rt.FILTER.describe(client, filter_arn), filter_arn, poll, log)
+        params["filterArn"] = filter_arn
+    job_arn = client.create_batch_inference_job(**params)["batchInferenceJobArn"]
+    job = wait_for_status(lambda: rt.BATCH_INFERENCE_JOB.describe(client, job_arn), job_arn, poll, log)
+    return {"filter_arn": filter_arn, "batch_inference_job_arn": job_arn, "status": job["status"],
+            "output_uri": output_uri(input_uri, output_prefix)}
+
+
+@dataclass
+class BatchOutputStats:
+    lines: int = 0
+    error_lines: int = 0
+    users_with_items: int = 0
+    recommendations: int = 0
+    first_errors: list[str] = field(default_factory=list)
+
+
+def read_batch_output(lines: Iterable[str], stats: BatchOutputStats) -> Iterator[tuple[str, int, str, float | None]]:
+    """(user_id, rank, item_id, score) per recommendation; error lines are counted in ``stats``, not yielded."""
+    for line in lines:
+        if not line.strip():
+            continue
+        stats.lines += 1
+        record = json.loads(line)
+        if record.get("error"):
+            stats.error_lines += 1
+            if len(stats.first_errors) < 5:
+                stats.first_errors.append(f"{record.get('input')}: {record['error']}")
+            continue
+        user_id = record["input"]["userId"]
+        items = record["output"]["recommendedItems"]
+        scores = record["output"].get("scores") or [None] * len(items)
+        if items:
+            stats.users_with_items += 1
+        for rank, (item_id, score) in enumerate(zip(items, scores), start=1):
+            stats.recommendations += 1
+            yield user_id, rank, item_id, score

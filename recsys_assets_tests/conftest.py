@@ -1,0 +1,78 @@
+"""Shared fixtures: app databases of every supported kind, and a local backend under tmp_path."""
+
+import contextlib
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from recsys_assets.resources import build_resources
+from recsys_assets.resources.settings import Settings
+from recsys_assets.sample_data import generate
+
+SERVERS = {
+    "postgresql": ("PostgreSQL", "postgresql+psycopg://root@127.0.0.1:5432/test"),
+    "mariadb": ("MariaDB", "mysql+pymysql://root@127.0.0.1:3306/test"),
+}
+# Small but above Personalize's minimum data, and structured enough to train on.
+SMALL_SHOP = {"users": 300, "items": 120, "interactions": 9000}
+
+
+@contextlib.contextmanager
+def throwaway_database(kind: str, tmp_dir: Path):
+    """An empty database of ``kind``; on servers a new one, dropped afterwards, so shared tables are safe."""
+    if kind == "sqlite":
+        yield f"sqlite:///{tmp_dir / 'app.db'}"
+        return
+    label, admin_url = SERVERS[kind]
+    url = sa.make_url(admin_url)
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
+    name = f"recsys_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"CREATE DATABASE {name}"))
+    except (sa.exc.SQLAlchemyError, ImportError) as exc:
+        admin.dispose()
+        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+        pytest.skip(f"{label} not reachable at {url.host}:{url.port}: {reason}")
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        force = " WITH (FORCE)" if kind == "postgresql" else ""
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"DROP DATABASE {name}{force}"))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session", params=["sqlite", *SERVERS])
+def database_url(request, tmp_path_factory):
+    """An empty app database of each supported kind (one per session and kind)."""
+    with throwaway_database(request.param, tmp_path_factory.mktemp(request.param)) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def small_shop_template(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("shop") / "demo.db"
+    generate(f"sqlite:///{path}", **SMALL_SHOP)
+    return path
+
+
+@pytest.fixture
+def local_settings(tmp_path, small_shop_template) -> Settings:
+    """The embedded default, rooted in tmp_path, with its own copy of a small demo shop."""
+    root = tmp_path / ".recsys"
+    root.mkdir()
+    shutil.copy(small_shop_template, root / "demo.db")
+    return Settings(local_root=str(root), database_url=f"sqlite:///{root / 'demo.db'}")
+
+
+@pytest.fixture
+def local_resources(local_settings) -> dict:
+    """Real local resources, with no lifecycle delays and fast polling so tests run quickly."""
+    resources = build_resources(local_settings)
+    resources["personalize"] = resources["personalize"].model_copy(update={
+        "local_transition_seconds": 0.0, "poll_interval_seconds": 0.05, "poll_max_interval_seconds": 0.2})
+    return resources

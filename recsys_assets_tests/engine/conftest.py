@@ -1,0 +1,84 @@
+"""Fixtures for the local Personalize engine's tests: a real boto3 client on a temporary engine root."""
+
+from __future__ import annotations
+
+import contextlib
+import types
+from pathlib import Path
+
+import pytest
+
+from recsys_assets.engine import service
+from recsys_assets.engine.storage import LocalObjectStore
+from recsys_assets.engine.transport import local_client
+
+SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "schemas"
+ROLE_ARN = "arn:aws:iam::123456789012:role/PersonalizeS3Access"
+
+
+def schema_text(name: str) -> str:
+    """One of the project's schemas (``schemas/<name>.json``) as CreateSchema takes it."""
+    return (SCHEMAS_DIR / f"{name}.json").read_text()
+
+
+@pytest.fixture
+def engine_root(tmp_path) -> Path:
+    return tmp_path / "engine"
+
+
+@pytest.fixture
+def object_store(tmp_path) -> LocalObjectStore:
+    return LocalObjectStore(tmp_path / "s3")
+
+
+@pytest.fixture
+def make_personalize(engine_root, object_store):
+    """``make_personalize(transition_seconds=0)``: another client on the same engine root.
+
+    ``max_attempts`` defaults to 1: quota errors are ``LimitExceededException``, which botocore's
+    standard retry mode counts as throttling and retries with back-off, as against AWS; a single
+    attempt keeps those tests fast without changing what the engine answers.
+    """
+
+    def make(transition_seconds: float = 0.0, max_attempts: int = 1):
+        return local_client(engine_root, object_store.config(), transition_seconds=transition_seconds,
+                            max_attempts=max_attempts)
+
+    return make
+
+
+@pytest.fixture
+def personalize(make_personalize):
+    """A client whose resources are ACTIVE (or gone) on the call after their create (or delete)."""
+    return make_personalize()
+
+
+class FakeClock:
+    def __init__(self, start: float = 1_800_000_000.0):
+        self.now = start
+
+    def time(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def fake_clock(monkeypatch) -> FakeClock:
+    """Drives the service's time-based transitions, so lifecycle tests never depend on real timing."""
+    clock = FakeClock()
+    monkeypatch.setattr(service, "time", types.SimpleNamespace(time=clock.time))
+    return clock
+
+
+@pytest.fixture(autouse=True)
+def _reap_workers():
+    """Kill worker processes a test started and left running (only ours: the Popen objects it holds)."""
+    before = set(map(id, service._CHILDREN))
+    yield
+    for proc in list(service._CHILDREN):
+        if id(proc) not in before and proc.poll() is None:
+            proc.kill()
+            with contextlib.suppress(Exception):
+                proc.wait(timeout=10)

@@ -1,0 +1,282 @@
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recsys_assets.engine.batch import MAX_NUM_RESULTS, input_uris, output_uri, run_batch_inference
+from recsys_assets.engine.filters import FilterContext, parse_filter
+from recsys_assets.engine.storage import LocalObjectStore
+
+CATALOGUE = np.array([f"item{i}" for i in range(600)])
+
+
+class FakeModel:
+    """Ranks the catalogue in order (item0 best) for every user; honours the allowed mask like the real models."""
+
+    recipe_arn = "arn:aws:personalize:::recipe/fake"
+
+    def __init__(self, has_scores: bool):
+        self.item_ids = CATALOGUE
+        self.has_scores = has_scores
+        self.calls: list[int] = []
+
+    def score(self, user_ids):
+        return np.tile(np.linspace(1, 0, len(CATALOGUE), dtype=np.float32), (len(user_ids), 1))
+
+    def recommend(self, user_ids, num_results, allowed=None):
+        self.calls.append(len(user_ids))
+        scores = self.score(user_ids)
+        results = []
+        for u in range(len(user_ids)):
+            ranked = [i for i in range(len(CATALOGUE)) if allowed is None or allowed[u, i]][:num_results]
+            item_scores = [round(float(scores[u, i]), 4) for i in ranked] if self.has_scores else None
+            results.append(([str(CATALOGUE[i]) for i in ranked], item_scores))
+        return results
+
+
+@dataclass(frozen=True)
+class FakeRecipe:
+    name: str
+    arn: str
+    recipe_type: str
+    batch_input: str
+    has_scores: bool
+
+
+UP = FakeRecipe("aws-user-personalization", "arn:aws:personalize:::recipe/aws-user-personalization", "USER_PERSONALIZATION", "userId", True)
+POPULARITY = FakeRecipe("aws-popularity-count", "arn:aws:personalize:::recipe/aws-popularity-count", "USER_PERSONALIZATION", "userId", False)
+
+
+@pytest.fixture
+def store(tmp_path):
+    return LocalObjectStore(tmp_path)
+
+
+def put(store, uri, lines):
+    store.write_bytes(uri, "".join(line + "\n" for line in lines).encode())
+
+
+def read_lines(store, uri):
+    return [json.loads(line) for line in store.read_bytes(uri).decode().splitlines()]
+
+
+def run(store, recipe=UP, model=None, **kwargs):
+    kwargs.setdefault("input_path", "s3://b/in/")
+    kwargs.setdefault("output_path", "s3://b/out/")
+    return run_batch_inference(store, model or FakeModel(recipe.has_scores), recipe, **kwargs)
+
+
+def test_user_personalization_output_format(store):
+    put(store, "s3://b/in/users.json", ['{"userId": "4638"}'])
+    assert run(store, num_results=3) == {"input_files": 1, "records": 1, "error_records": 0}
+    assert store.read_bytes("s3://b/out/users.json.out").decode() == (
+        '{"input": {"userId": "4638"}, "output": {"recommendedItems": ["item0", "item1", "item2"], '
+        '"scores": [1.0, 0.9983, 0.9967]}, "error": null}\n'
+    )
+
+
+def test_popularity_output_has_no_scores(store):
+    put(store, "s3://b/in/users.json", ['{"userId": "12"}'])
+    run(store, recipe=POPULARITY, num_results=2)
+    assert read_lines(store, "s3://b/out/users.json.out") == [
+        {"input": {"userId": "12"}, "output": {"recommendedItems": ["item0", "item1"]}, "error": None}
+    ]
+
+
+def test_default_is_25_results_and_500_is_the_maximum(store):
+    put(store, "s3://b/in/users.json", ['{"userId": "1"}'])
+    run(store)
+    assert len(read_lines(store, "s3://b/out/users.json.out")[0]["output"]["recommendedItems"]) == 25
+    run(store, num_results=MAX_NUM_RESULTS)
+    assert len(read_lines(store, "s3://b/out/users.json.out")[0]["output"]["recommendedItems"]) == 500
+
+
+@pytest.mark.parametrize("num_results", [0, -1, 501, 2.5, True])
+def test_num_results_bounds(store, num_results):
+    put(store, "s3://b/in/users.json", ['{"userId": "1"}'])
+    with pytest.raises(ValueError, match="numResults must be an integer from 1 to 500"):
+        run(store, num_results=num_results)
+    assert not store.exists("s3://b/out/users.json.out")
+
+
+def test_one_output_line_per_input_line_with_error_lines(store):
+    lines = [
+        '{"userId": "a"}',
+        "not json",
+        "",
+        '["userId", "b"]',
+        '{"itemId": "105"}',
+        '{"userId": 17}',
+        '{"userId": "' + "x" * 257 + '"}',
+        "   ",
+        '{"userId": "b", "extra": 1}',
+    ]
+    put(store, "s3://b/in/users.json", lines)
+    model = FakeModel(True)
+    assert run(store, model=model, num_results=1) == {"input_files": 1, "records": 7, "error_records": 5}
+    out = read_lines(store, "s3://b/out/users.json.out")
+    assert [o["input"] for o in out] == [
+        {"userId": "a"}, "not json", ["userId", "b"], {"itemId": "105"}, {"userId": 17},
+        {"userId": "x" * 257}, {"userId": "b", "extra": 1},
+    ]
+    assert [o["error"] for o in out] == [
+        None,
+        "User error: Input line is not valid JSON: Expecting value",
+        "User error: Each input line must be a JSON object",
+        "User error: Required fields for the provided recipe are userId",
+        "User error: userId must be a string of 1 to 256 characters",
+        "User error: userId must be a string of 1 to 256 characters",
+        None,
+    ]
+    assert [o["output"] for o in out if o["error"]] == [{"recommendedItems": []}] * 5
+    assert out[0]["output"] == out[-1]["output"] == {"recommendedItems": ["item0"], "scores": [1.0]}
+    assert model.calls == [2]  # error lines never reach the model
+
+
+def test_blocks_keep_order_and_bound_the_model_calls(store):
+    lines = [json.dumps({"userId": str(i)}) if i % 3 else "oops" for i in range(11)]
+    put(store, "s3://b/in/users.json", lines)
+    model = FakeModel(False)
+    run(store, recipe=POPULARITY, model=model, num_results=1, block_size=4)
+    out = read_lines(store, "s3://b/out/users.json.out")
+    assert [o["input"] for o in out] == [json.loads(line) if line != "oops" else "oops" for line in lines]
+    assert [o["error"] is None for o in out] == [bool(i % 3) for i in range(11)]
+    assert max(model.calls) <= 4 and sum(model.calls) == 7
+
+
+def test_prefix_semantics_and_out_naming(store):
+    for uri in ["s3://b/folderName/a.json", "s3://b/folderName_test/b.json", "s3://b/other/c.json", "s3://b/folderName/sub/d.json"]:
+        put(store, uri, ['{"userId": "1"}'])
+    assert input_uris(store, "s3://b/folderName") == [
+        "s3://b/folderName/a.json", "s3://b/folderName/sub/d.json", "s3://b/folderName_test/b.json",
+    ]
+    assert input_uris(store, "s3://b/folderName/") == ["s3://b/folderName/a.json", "s3://b/folderName/sub/d.json"]
+    assert input_uris(store, "s3://b/folderName/a.json") == ["s3://b/folderName/a.json"]
+
+    result = run(store, recipe=POPULARITY, input_path="s3://b/folderName", output_path="s3://b/results")
+    assert result == {"input_files": 3, "records": 3, "error_records": 0}
+    assert store.list("s3://b/results/") == [
+        "s3://b/results/a.json.out", "s3://b/results/b.json.out", "s3://b/results/d.json.out",
+    ]
+
+
+class ConsoleFolderStore(LocalObjectStore):
+    """Lists like S3 after the console's "Create folder": a zero-byte ``in/`` marker object beside the files."""
+
+    def list(self, prefix_uri):
+        return sorted(super().list(prefix_uri) + [m for m in ["s3://b/in/"] if m.startswith(prefix_uri)])
+
+
+def test_s3_folder_markers_are_not_input_files(tmp_path):
+    store = ConsoleFolderStore(tmp_path)
+    put(store, "s3://b/in/users.json", ['{"userId": "1"}'])
+    assert input_uris(store, "s3://b/in") == ["s3://b/in/users.json"]
+    assert run(store, recipe=POPULARITY, num_results=1) == {"input_files": 1, "records": 1, "error_records": 0}
+
+
+@pytest.mark.parametrize(
+    "input_uri, output_path, expected",
+    [
+        ("s3://b/in/users.json", "s3://b/out/", "s3://b/out/users.json.out"),
+        ("s3://b/in/users.json", "s3://b/out", "s3://b/out/users.json.out"),
+        ("s3://b/in/deep/users", "s3://other/", "s3://other/users.out"),
+    ],
+)
+def test_output_uri(input_uri, output_path, expected):
+    assert output_uri(input_uri, output_path) == expected
+
+
+def test_no_input_files(store):
+    put(store, "s3://b/elsewhere/users.json", ['{"userId": "1"}'])
+    with pytest.raises(ValueError, match="Invalid S3 input path: no input files found under s3://b/in/"):
+        run(store)
+
+
+@pytest.mark.parametrize(
+    "input_path, output_path",
+    [
+        ("s3://b/in/", "s3://b/in/"),
+        ("s3://b/in/", "s3://b/in"),
+        ("s3://b/in/users.json", "s3://b/in/"),  # users.json.out would match the input prefix
+        ("s3://b/in/", "s3://b/in/out/"),
+    ],
+)
+def test_output_must_be_separate_from_input(store, input_path, output_path):
+    put(store, "s3://b/in/users.json", ['{"userId": "1"}'])
+    with pytest.raises(ValueError, match="Invalid S3 output path"):
+        run(store, input_path=input_path, output_path=output_path)
+    assert store.list("s3://b/") == ["s3://b/in/users.json"]
+
+
+def test_paths_must_be_s3_uris(store):
+    with pytest.raises(ValueError, match="Invalid S3 input path"):
+        run(store, input_path="/tmp/in/")
+    with pytest.raises(ValueError, match="Invalid S3 output path"):
+        run(store, output_path="out/")
+
+
+def test_input_files_sharing_a_name_are_rejected(store):
+    put(store, "s3://b/in/x/users.json", ['{"userId": "1"}'])
+    put(store, "s3://b/in/y/users.json", ['{"userId": "1"}'])
+    with pytest.raises(ValueError, match="would both be written to s3://b/out/users.json.out"):
+        run(store)
+
+
+def test_recipes_without_user_input_are_not_run_here(store):
+    sims = FakeRecipe("aws-sims", "arn:aws:personalize:::recipe/aws-sims", "RELATED_ITEMS", "itemId", False)
+    with pytest.raises(NotImplementedError, match="expects 'itemId' input"):
+        run(store, recipe=sims)
+
+
+@pytest.fixture
+def filter_ctx():
+    interactions = pd.DataFrame(
+        {"USER_ID": ["u1", "u1", "u2"], "ITEM_ID": ["item0", "item1", "item2"], "TIMESTAMP": [1, 2, 3], "EVENT_TYPE": "purchase"}
+    )
+    items = pd.DataFrame({"ITEM_ID": CATALOGUE, "GENRE": ["horror" if i % 2 else "comedy" for i in range(len(CATALOGUE))]})
+    return FilterContext(item_ids=CATALOGUE, interactions=interactions, items=items)
+
+
+def test_filter_applies_before_truncation(store, filter_ctx):
+    put(store, "s3://b/in/users.json", ['{"userId": "u1"}', '{"userId": "u2"}', '{"userId": "new"}'])
+    filter_ = parse_filter('EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("purchase")')
+    run(store, num_results=2, filter_=filter_, filter_ctx=filter_ctx)
+    out = read_lines(store, "s3://b/out/users.json.out")
+    # Still two items each: the filter removed purchases before the top 2 were taken.
+    assert [o["output"]["recommendedItems"] for o in out] == [["item2", "item3"], ["item0", "item1"], ["item0", "item1"]]
+
+
+def test_filter_values_per_line(store, filter_ctx):
+    put(
+        store,
+        "s3://b/in/users.json",
+        [
+            '{"userId": "u1", "filterValues": {"GENRE": "\\"horror\\""}}',
+            '{"userId": "u2"}',
+            '{"userId": "u3", "filterValues": {"GENRE": "horror"}}',
+            '{"userId": "u4", "filterValues": {"GENRE": "\\"comedy\\""}}',
+        ],
+    )
+    filter_ = parse_filter('INCLUDE ItemID WHERE Items.GENRE IN ($GENRE)')
+    result = run(store, recipe=POPULARITY, num_results=2, filter_=filter_, filter_ctx=filter_ctx)
+    assert result == {"input_files": 1, "records": 4, "error_records": 2}
+    out = read_lines(store, "s3://b/out/users.json.out")
+    assert out[0]["output"]["recommendedItems"] == ["item1", "item3"]
+    assert out[1]["error"] == (
+        "User error: Missing filter value for $GENRE: INCLUDE expressions need a value for every placeholder"
+    )
+    assert out[2]["error"].startswith("User error: Invalid filter value for $GENRE")
+    assert out[2]["input"] == {"userId": "u3", "filterValues": {"GENRE": "horror"}}
+    assert out[3]["output"]["recommendedItems"] == ["item0", "item2"]
+
+
+def test_filter_needs_the_models_catalogue(store, filter_ctx):
+    put(store, "s3://b/in/users.json", ['{"userId": "u1"}'])
+    filter_ = parse_filter('EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("*")')
+    with pytest.raises(ValueError, match="a filter needs filter_ctx"):
+        run(store, filter_=filter_)
+    shuffled = FilterContext(item_ids=CATALOGUE[::-1], interactions=filter_ctx.interactions)
+    with pytest.raises(ValueError, match="the model's catalogue, in the model's order"):
+        run(store, filter_=filter_, filter_ctx=shuffled)
