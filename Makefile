@@ -21,9 +21,10 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
-$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+# Instance settings for `make dev` and `make demo`: no telemetry; run monitoring catches dead runs.
+$(DAGSTER_HOME)/dagster.yaml:
 	mkdir -p $(DAGSTER_HOME)
-	cp dagster.yaml $@
+	printf 'telemetry:\n  enabled: false\nrun_monitoring:\n  enabled: true\n  max_runtime_seconds: 43200\n' > $@
 
 demo: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m recsys_assets.demo

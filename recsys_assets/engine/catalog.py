@@ -14,7 +14,7 @@ import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS resources (
@@ -142,11 +142,12 @@ class Txn:
         self.conn.execute("DELETE FROM resources WHERE arn = ?", (arn,))
         self.conn.execute("DELETE FROM tags WHERE arn = ?", (arn,))
 
-    def advance_timed(self, now: float, half_way: dict[str, str], done: dict[str, str | None]) -> list[Resource]:
+    def advance_timed(self, now: float, half_way: Callable[[Resource], str | None],
+                      done: dict[str, str | None]) -> list[Resource]:
         """Move time-driven transitions along; returns the resources whose deletion completed.
 
-        ``half_way`` maps a status to the one shown after half its delay (PENDING -> IN_PROGRESS),
-        ``done`` maps it to the final status, ``None`` meaning the resource is gone.
+        ``half_way(res)`` is the status shown after half the delay (PENDING -> IN_PROGRESS), if any;
+        ``done`` maps a status to the final one, ``None`` meaning the resource is gone.
         """
         finished = []
         rows = self.conn.execute("SELECT * FROM resources WHERE due IS NOT NULL").fetchall()
@@ -161,8 +162,8 @@ class Txn:
                     continue
                 res.status, res.due = final, None
                 self.save(res)
-            elif res.status in half_way and now >= started + (res.due - started) / 2:
-                res.status = half_way[res.status]
+            elif now >= started + (res.due - started) / 2 and (middle := half_way(res)):
+                res.status = middle
                 self.save(res)
         return finished
 

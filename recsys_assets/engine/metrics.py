@@ -41,7 +41,6 @@ def ranking_metrics(recommended: Sequence[Sequence[str]], truth: Sequence[set[st
     if len(recommended) != len(truth):
         raise ValueError(f"{len(recommended)} recommendation lists for {len(truth)} truth sets")
     discounts = 1.0 / np.log2(np.arange(2, TOP_K + 2))
-    ideal = np.cumsum(discounts)
     totals = dict.fromkeys(METRIC_NAMES[1:], 0.0)
     users = 0
     for items, relevant in zip(recommended, truth):
@@ -54,7 +53,7 @@ def ranking_metrics(recommended: Sequence[Sequence[str]], truth: Sequence[set[st
             totals["mean_reciprocal_rank_at_25"] += 1.0 / (np.argmax(hits) + 1)
         for k in (5, 10, 25):
             totals[f"normalized_discounted_cumulative_gain_at_{k}"] += (
-                discounts[:k][hits[:k]].sum() / ideal[min(k, len(relevant)) - 1]
+                discounts[:k][hits[:k]].sum() / discounts[:min(k, len(relevant))].sum()
             )
             totals[f"precision_at_{k}"] += hits[:k].sum() / k
     return {name: float(total / users) if users else 0.0 for name, total in totals.items()}

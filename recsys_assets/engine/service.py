@@ -33,6 +33,7 @@ DELETING = ("DELETE PENDING", "DELETE IN_PROGRESS")
 # The only states from which the service accepts a delete [DG:deleting-resources].
 DELETABLE = ("ACTIVE", "CREATE FAILED", "CREATE STOPPED")
 
+ARN_RE = re.compile(r"^arn:([a-z\d-]+):personalize:.*:.*:.+$")
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9\-_]*$")
 ROLE_ARN_RE = re.compile(r"^arn:([a-z\d-]+):iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+$")
 S3_PATH_RE = re.compile(r"^(s3|http|https)://.+")
@@ -150,9 +151,8 @@ class LocalPersonalize:
         """Apply the transitions that time and dead workers have brought about."""
         now = time.time()
         gone = txn.advance_timed(
-            now,
-            half_way={"CREATE PENDING": "CREATE IN_PROGRESS", "DELETE PENDING": "DELETE IN_PROGRESS"},
-            done={"CREATE PENDING": "ACTIVE", "CREATE IN_PROGRESS": "ACTIVE",
+            now, half_way=_half_way,
+            done={"CREATE PENDING": "ACTIVE", "CREATE IN_PROGRESS": "ACTIVE", "CREATE STOPPING": "CREATE STOPPED",
                   "DELETE PENDING": None, "DELETE IN_PROGRESS": None},
         )
         for res in gone:
@@ -169,6 +169,8 @@ class LocalPersonalize:
                     txn.save(res)
 
     def _get(self, txn: Txn, arn: str, kind: str | None = None) -> Resource:
+        if len(arn) > 256 or not ARN_RE.match(arn):
+            raise invalid(f"Invalid ARN {arn!r}: expected arn:<partition>:personalize:<region>:<account>:<resource>.")
         res = txn.get(arn)
         if res is None or (kind is not None and res.kind != kind):
             raise not_found(arn)
@@ -457,8 +459,13 @@ class LocalPersonalize:
                 raise in_use(f"Solution version {version.arn} is not being created (status: {version.status}).")
             pid = version.internal.get("pid")
             if pid and _pid_alive(pid):
-                os.kill(pid, 15)  # training done so far is still billed on AWS; here it is just lost
-            version.status = "CREATE STOPPED"
+                os.kill(pid, 15)  # AWS bills the training done so far; here it is simply lost
+            if version.status == "CREATE PENDING":
+                version.status = "CREATE STOPPED"
+            else:  # IN_PROGRESS -> STOPPING -> STOPPED, as the service documents
+                now = time.time()
+                version.status, version.due = "CREATE STOPPING", now + self.transition_seconds
+                version.internal["transition_started"] = now
             txn.save(version)
         return {}
 
@@ -588,22 +595,27 @@ class LocalPersonalize:
 
     def op_tag_resource(self, p: dict) -> dict:
         with self.catalog.transaction() as txn:
+            self._refresh(txn)  # a resource whose deletion has completed is gone here too
             self._tag(txn, self._get(txn, p["resourceArn"]), p["tags"])
         return {}
 
     def op_untag_resource(self, p: dict) -> dict:
         with self.catalog.transaction() as txn:
+            self._refresh(txn)
             res = self._get(txn, p["resourceArn"])
             txn.remove_tags(res.arn, p["tagKeys"])
         return {}
 
     def op_list_tags_for_resource(self, p: dict) -> dict:
         with self.catalog.transaction() as txn:
+            self._refresh(txn)
             res = self._get(txn, p["resourceArn"])
             return {"tags": [{"tagKey": k, "tagValue": v} for k, v in txn.tags(res.arn).items()]}
 
     def op_list_recipes(self, p: dict) -> dict:
         max_results = p.get("maxResults", 100)
+        if not 1 <= max_results <= 100:
+            raise invalid("maxResults must be between 1 and 100.")
         offset = _decode_token(p.get("nextToken"), "recipe")
         found = list(recipes.RECIPES.values()) if not p.get("domain") else []
         out: dict = {"recipes": [_recipe_summary(r) for r in found[offset : offset + max_results]]}
@@ -619,6 +631,15 @@ class LocalPersonalize:
         return {"recipe": {**_recipe_summary(recipe), "algorithmArn": recipe.algorithm_arn,
                            "featureTransformationArn": recipe.feature_transformation_arn,
                            "description": recipe.description, "recipeType": recipe.recipe_type}}
+
+
+def _half_way(res: Resource) -> str | None:
+    """The status a timed transition shows after half its time (dataset groups have no DELETE IN_PROGRESS)."""
+    if res.status == "CREATE PENDING":
+        return "CREATE IN_PROGRESS"
+    if res.status == "DELETE PENDING" and res.kind != "dataset-group":
+        return "DELETE IN_PROGRESS"
+    return None
 
 
 # Popen objects of workers this process started; polling them reaps finished ones (no zombies).

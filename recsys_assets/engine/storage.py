@@ -78,6 +78,15 @@ class ObjectStore(ABC):
         return io.TextIOWrapper(self.open_read(uri), encoding="utf-8", newline="")
 
 
+def _file_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+_FILE_MODE = _file_mode()
+
+
 class LocalObjectStore(ObjectStore):
     """``s3://bucket/key`` <-> ``<root>/bucket/key``."""
 
@@ -86,9 +95,11 @@ class LocalObjectStore(ObjectStore):
 
     def path(self, uri: str) -> Path:
         bucket, key = split_uri(uri)
-        path = (self.root / bucket / key).resolve()
-        if not path.is_relative_to(self.root.resolve()):
-            raise ValueError(f"s3 URI escapes the local object store: {uri!r}")
+        bucket_dir = self.root.resolve() / bucket
+        path = (bucket_dir / key).resolve()
+        # A key must stay inside its bucket: "s3://b/../c/k" would alias another bucket (or the root).
+        if bucket in (".", "..") or not path.is_relative_to(bucket_dir):
+            raise ValueError(f"s3 URI escapes its bucket in the local object store: {uri!r}")
         return path
 
     def open_read(self, uri: str) -> BinaryIO:
@@ -106,6 +117,7 @@ class LocalObjectStore(ObjectStore):
         try:
             with os.fdopen(fd, "wb") as f:
                 yield f
+            os.chmod(tmp, _FILE_MODE)  # mkstemp's 0600 would hide objects from other users
             os.replace(tmp, path)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
@@ -114,11 +126,12 @@ class LocalObjectStore(ObjectStore):
 
     def list(self, prefix_uri: str) -> list[str]:
         bucket, prefix = split_uri(prefix_uri)
-        bucket_dir = self.root / bucket
+        bucket_dir = self.path(join_uri(bucket, ""))
         if not bucket_dir.is_dir():
             return []
         # Only walk the directory the prefix points into; the prefix may end mid-name.
-        start = bucket_dir / prefix.rpartition("/")[0] if "/" in prefix else bucket_dir
+        # self.path refuses a prefix whose folder lies outside the bucket.
+        start = self.path(join_uri(bucket, prefix.rpartition("/")[0]))
         if not start.is_dir():
             return []
         found = []

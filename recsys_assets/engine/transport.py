@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 import uuid
 from pathlib import Path
 
@@ -22,6 +23,12 @@ from recsys_assets.engine.service import LocalPersonalize, ServiceError
 
 # Signing happens before before-send; these never leave the process and grant nothing.
 _LOCAL_CREDENTIALS = {"aws_access_key_id": "local-engine", "aws_secret_access_key": "local-engine"}
+
+
+# Loading the service model costs ~0.3 s per session; one shared session makes clients cheap.
+# Sessions are not thread-safe while creating clients, hence the lock (clients themselves are).
+_SESSION = boto3.session.Session()
+_SESSION_LOCK = threading.Lock()
 
 
 class _Body(io.BytesIO):
@@ -49,9 +56,10 @@ def local_client(root: str | Path, store_config: dict, *, region: str = "us-east
                  transition_seconds: float = 0.0, max_attempts: int = 3):
     """A boto3 ``personalize`` client whose requests the local engine under ``root`` answers."""
     service = LocalPersonalize(root, store_config, region=region, transition_seconds=transition_seconds)
-    client = boto3.session.Session().client(
-        "personalize", region_name=region, **_LOCAL_CREDENTIALS,
-        config=Config(retries={"mode": "standard", "max_attempts": max_attempts}),
-    )
+    with _SESSION_LOCK:
+        client = _SESSION.client(
+            "personalize", region_name=region, **_LOCAL_CREDENTIALS,
+            config=Config(retries={"mode": "standard", "max_attempts": max_attempts}),
+        )
     client.meta.events.register("before-send.personalize", LocalTransport(service))
     return client

@@ -109,8 +109,8 @@ class _DatasetRules:
 
 _REQUIRED_STRING = _Column("string", required=True)
 _REQUIRED_LONG = _Column("long", required=True)
-_OPTIONAL_STRING = _Column("string", nullable=True)
-_OPTIONAL_LONG = _Column("long", nullable=True)
+_NULLABLE_STRING = _Column("string", nullable=True)
+_NULLABLE_LONG = _Column("long", nullable=True)
 
 _RULES = {
     "INTERACTIONS": _DatasetRules(
@@ -122,9 +122,9 @@ _RULES = {
             "TIMESTAMP": _REQUIRED_LONG,
             "EVENT_TYPE": _Column("string"),
             "EVENT_VALUE": _Column("float", nullable=True),
-            "IMPRESSION": _OPTIONAL_STRING,
-            "RECOMMENDATION_ID": _OPTIONAL_STRING,
-            "EVENT_ATTRIBUTION_SOURCE": _OPTIONAL_STRING,
+            "IMPRESSION": _NULLABLE_STRING,
+            "RECOMMENDATION_ID": _NULLABLE_STRING,
+            "EVENT_ATTRIBUTION_SOURCE": _NULLABLE_STRING,
         },
         min_metadata=0,
         max_metadata=5,
@@ -144,10 +144,10 @@ _RULES = {
         {
             "ACTION_ID": _REQUIRED_STRING,
             "CREATION_TIMESTAMP": _Column("long"),
-            "VALUE": _OPTIONAL_LONG,
-            "TYPE": _OPTIONAL_STRING,
-            "EXPIRATION_TIMESTAMP": _OPTIONAL_LONG,
-            "REPEAT_FREQUENCY": _OPTIONAL_LONG,
+            "VALUE": _NULLABLE_LONG,
+            "TYPE": _NULLABLE_STRING,
+            "EXPIRATION_TIMESTAMP": _NULLABLE_LONG,
+            "REPEAT_FREQUENCY": _NULLABLE_LONG,
         },
         min_metadata=1,
         max_metadata=10,
@@ -160,8 +160,8 @@ _RULES = {
             "ACTION_ID": _REQUIRED_STRING,
             "EVENT_TYPE": _REQUIRED_STRING,
             "TIMESTAMP": _REQUIRED_LONG,
-            "IMPRESSION": _OPTIONAL_STRING,
-            "RECOMMENDATION_ID": _OPTIONAL_STRING,
+            "IMPRESSION": _NULLABLE_STRING,
+            "RECOMMENDATION_ID": _NULLABLE_STRING,
         },
         min_metadata=0,
         max_metadata=5,

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -56,18 +57,19 @@ def make_dataset(client, group: str, kind: str, schema: str | None = None) -> st
     return arn
 
 
-def insert_active_solution_version(engine_root: Path, solution_arn: str, group_arn: str) -> str:
-    """An ACTIVE solution version written straight into the catalog.
+def insert_active_solution_version(engine_root: Path, solution_arn: str, group_arn: str,
+                                   status: str = "ACTIVE", suffix: str = "abcd1234") -> str:
+    """A solution version written straight into the catalog in a given state.
 
-    Campaigns need one, and real training depends on engine modules still being written, so these
-    tests stand in for CreateSolutionVersion; the deletion rules under test don't look at the model.
+    Training takes seconds; the rules under test (deletion order, stopping) don't look at the model,
+    so these tests stand in for CreateSolutionVersion.
     """
-    arn = f"{solution_arn}/abcd1234"
+    arn = f"{solution_arn}/{suffix}"
     now = time.time()
     body = {"solutionArn": solution_arn, "datasetGroupArn": group_arn, "recipeArn": UP_V2,
             "trainingMode": "FULL", "trainingType": "MANUAL"}
     with Catalog(engine_root / "catalog.db").transaction() as txn:
-        txn.insert(Resource(arn=arn, kind="solution-version", name="", parent=solution_arn, status="ACTIVE",
+        txn.insert(Resource(arn=arn, kind="solution-version", name="", parent=solution_arn, status=status,
                             created=now, updated=now, body=body))
     return arn
 
@@ -121,6 +123,27 @@ def test_dataset_group_quota_of_five(personalize):
     make_group(personalize, "group5")
 
 
+def test_dataset_group_quota_holds_under_concurrent_creates(make_personalize):
+    # The count-then-insert runs in one BEGIN IMMEDIATE transaction, so racing creates can't overshoot.
+    client = make_personalize()  # botocore clients are thread-safe
+    results: list[str] = []
+
+    def create(i):
+        try:
+            client.create_dataset_group(name=f"group{i}")
+            results.append("created")
+        except client.exceptions.LimitExceededException:
+            results.append("limit")
+
+    threads = [threading.Thread(target=create, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(results) == ["created"] * 5 + ["limit"] * 3
+    assert len(client.list_dataset_groups()["datasetGroups"]) == 5
+
+
 def test_tags_given_on_create_are_listed(personalize):
     arn = make_group(personalize, tags=[{"tagKey": "team", "tagValue": "recsys"},
                                         {"tagKey": "cost-center", "tagValue": "42"}])
@@ -139,6 +162,20 @@ def test_tag_and_untag_resource(personalize):
     with pytest.raises(personalize.exceptions.ResourceNotFoundException):
         personalize.tag_resource(resourceArn=REGION_PREFIX + "dataset-group/nope",
                                  tags=[{"tagKey": "a", "tagValue": "b"}])
+
+
+def test_tag_operations_on_a_deleted_resource_not_found(personalize):
+    # Like describe, the tag operations see a completed deletion (ACTIVE/gone on the next call).
+    arn = make_group(personalize, tags=[{"tagKey": "team", "tagValue": "recsys"}])
+    personalize.delete_dataset_group(datasetGroupArn=arn)
+    with pytest.raises(personalize.exceptions.ResourceNotFoundException):
+        personalize.list_tags_for_resource(resourceArn=arn)
+    with pytest.raises(personalize.exceptions.ResourceNotFoundException):
+        personalize.tag_resource(resourceArn=arn, tags=[{"tagKey": "env", "tagValue": "test"}])
+    with pytest.raises(personalize.exceptions.ResourceNotFoundException):
+        personalize.untag_resource(resourceArn=arn, tagKeys=["team"])
+    # A new group of the same name starts without the old one's tags.
+    assert personalize.list_tags_for_resource(resourceArn=make_group(personalize))["tags"] == []
 
 
 def test_invalid_tag_rejected_and_group_not_created(personalize):
@@ -229,6 +266,18 @@ def test_dataset_in_group_not_yet_active_is_in_use(make_personalize):
     assert group_status(slow, group) == "CREATE PENDING"
     with pytest.raises(slow.exceptions.ResourceInUseException):
         slow.create_dataset(name="people", datasetGroupArn=group, schemaArn=schema, datasetType="USERS")
+
+
+def test_dataset_schema_must_fit_its_type(personalize):
+    group = make_group(personalize)
+    users_schema = make_schema(personalize, "users")
+    with pytest.raises(personalize.exceptions.InvalidInputException):  # a Users record for INTERACTIONS
+        personalize.create_dataset(name="events", datasetGroupArn=group, schemaArn=users_schema,
+                                   datasetType="INTERACTIONS")
+    with pytest.raises(personalize.exceptions.ResourceNotFoundException):
+        personalize.create_dataset(name="events", datasetGroupArn=group, schemaArn=REGION_PREFIX + "schema/nope",
+                                   datasetType="INTERACTIONS")
+    assert personalize.list_datasets(datasetGroupArn=group)["datasets"] == []
 
 
 def test_dataset_in_unknown_group_not_found(personalize):
@@ -371,7 +420,9 @@ def test_lifecycle_statuses_follow_the_clock(make_personalize, fake_clock):
 
     c.delete_dataset_group(datasetGroupArn=group)
     assert group_status(c, group) == "DELETE PENDING"
-    fake_clock.advance(0.65)
+    fake_clock.advance(0.35)  # dataset groups have no DELETE IN_PROGRESS
+    assert group_status(c, group) == "DELETE PENDING"
+    fake_clock.advance(0.3)
     assert_gone(c.describe_dataset_group, datasetGroupArn=group)
 
 
@@ -497,20 +548,9 @@ def test_state_is_shared_across_processes(personalize, engine_root, object_store
 # ---- dataset import jobs (worker processes) ----------------------------------------------------
 
 
-def _import_blocker() -> str | None:
-    """Why import jobs can't run yet: parts of the engine they need that are still being written."""
-    if not hasattr(validation, "read_dataset_csv"):
-        return "validation.read_dataset_csv is not written yet"
-    try:
-        import recsys_assets.engine.worker  # noqa: F401 - the worker process imports exactly this
-    except ImportError as e:
-        if (e.name or "").startswith("recsys_assets.engine"):
-            return f"the import worker can't start until this engine module exists: {e}"
-        raise
-    return None
-
-
-needs_import_worker = pytest.mark.skipif(_import_blocker() is not None, reason=str(_import_blocker()))
+# Import jobs read CSVs with validation.read_dataset_csv, which was still being written with these tests.
+needs_import_worker = pytest.mark.skipif(not hasattr(validation, "read_dataset_csv"),
+                                         reason="validation.read_dataset_csv is not written yet")
 
 USERS_CSV = "USER_ID,AGE,OS_DEVICE\n" + "".join(f"u{i},{20 + i},{'ios' if i % 2 else 'android'}\n" for i in range(30))
 
@@ -533,16 +573,21 @@ def import_job(client, dataset: str, location: str, name: str = "import1", mode:
 @needs_import_worker
 def test_import_full_then_incremental(personalize, object_store, engine_root):
     dataset = make_dataset(personalize, make_group(personalize), "users")
-    object_store.write_bytes("s3://bucket/users/users.csv", USERS_CSV.encode())
-    job = wait_for_job(personalize, import_job(personalize, dataset, "s3://bucket/users/users.csv"))
+    # A location ending in "/" imports every CSV in that folder, and nothing from its sibling users_old/.
+    header, *rows = USERS_CSV.splitlines(keepends=True)
+    object_store.write_bytes("s3://bucket/users/part1.csv", "".join([header, *rows[:15]]).encode())
+    object_store.write_bytes("s3://bucket/users/part2.csv", "".join([header, *rows[15:]]).encode())
+    object_store.write_bytes("s3://bucket/users/README.txt", b"not a CSV")
+    object_store.write_bytes("s3://bucket/users_old/stale.csv", b"USER_ID,AGE,OS_DEVICE\nstale,1,ios\n")
+    job = wait_for_job(personalize, import_job(personalize, dataset, "s3://bucket/users/"))
     assert (job["status"], job.get("failureReason")) == ("ACTIVE", None)
     assert job["importMode"] == "FULL"
     stored = DataStore(engine_root).read_dataset(dataset)
     assert sorted(stored["USER_ID"]) == sorted(f"u{i}" for i in range(30))
 
     # INCREMENTAL is allowed after a FULL import: same IDs replace, new ones are appended.
-    object_store.write_bytes("s3://bucket/users/more.csv", b"USER_ID,AGE,OS_DEVICE\nu0,99,ios\nu30,31,ios\n")
-    job = wait_for_job(personalize, import_job(personalize, dataset, "s3://bucket/users/more.csv", "import2",
+    object_store.write_bytes("s3://bucket/more.csv", b"USER_ID,AGE,OS_DEVICE\nu0,99,ios\nu30,31,ios\n")
+    job = wait_for_job(personalize, import_job(personalize, dataset, "s3://bucket/more.csv", "import2",
                                                "INCREMENTAL"))
     assert job["status"] == "ACTIVE", job.get("failureReason")
     stored = DataStore(engine_root).read_dataset(dataset)
@@ -607,6 +652,47 @@ def test_list_and_describe_recipes(personalize):
     assert (recipe["name"], recipe["recipeType"]) == ("aws-user-personalization-v2", "USER_PERSONALIZATION")
 
 
+def test_list_recipes_pages_and_checks_max_results(personalize):
+    everything = [r["recipeArn"] for r in personalize.list_recipes()["recipes"]]
+    paged = [r["recipeArn"] for page in personalize.get_paginator("list_recipes").paginate(
+        PaginationConfig={"PageSize": 1}) for r in page["recipes"]]
+    assert paged == everything and len(everything) > 1
+    with pytest.raises(personalize.exceptions.InvalidInputException):
+        personalize.list_recipes(maxResults=101)
+
+
 def test_describe_unknown_recipe_not_found(personalize):
     with pytest.raises(personalize.exceptions.ResourceNotFoundException):
         personalize.describe_recipe(recipeArn="arn:aws:personalize:::recipe/aws-no-such-recipe")
+
+
+def test_stop_solution_version_creation(make_personalize, engine_root, fake_clock):
+    c = make_personalize(transition_seconds=0.6)
+    group = c.create_dataset_group(name="shop")["datasetGroupArn"]
+    fake_clock.advance(1)
+    solution = c.create_solution(name="recs", datasetGroupArn=group, recipeArn=UP_V2,
+                                 performAutoTraining=False)["solutionArn"]
+    fake_clock.advance(1)
+    training = insert_active_solution_version(engine_root, solution, group, "CREATE IN_PROGRESS", "00000001")
+    pending = insert_active_solution_version(engine_root, solution, group, "CREATE PENDING", "00000002")
+    done = insert_active_solution_version(engine_root, solution, group, "ACTIVE", "00000003")
+
+    def status(arn):
+        return c.describe_solution_version(solutionVersionArn=arn)["solutionVersion"]["status"]
+
+    c.stop_solution_version_creation(solutionVersionArn=training)
+    assert status(training) == "CREATE STOPPING"
+    fake_clock.advance(0.7)
+    assert status(training) == "CREATE STOPPED"
+    c.stop_solution_version_creation(solutionVersionArn=pending)
+    assert status(pending) == "CREATE STOPPED"
+    with pytest.raises(c.exceptions.ResourceInUseException):
+        c.stop_solution_version_creation(solutionVersionArn=done)
+    # A stopped version no longer blocks deleting its solution.
+    c.delete_solution(solutionArn=solution)
+
+
+@pytest.mark.parametrize("arn", ["not-an-arn", "arn:aws:s3:::bucket/key", "arn:aws:personalize:us-east-1:1:"])
+def test_malformed_arn_is_invalid_input(personalize, arn):
+    with pytest.raises(personalize.exceptions.InvalidInputException, match="Invalid ARN"):
+        personalize.describe_dataset_group(datasetGroupArn=arn)

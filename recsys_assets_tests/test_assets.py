@@ -1,0 +1,118 @@
+"""Every asset on the local backend with real resources, through materialize()."""
+
+import dagster as dg
+import sqlalchemy as sa
+from dagster_aws.s3 import S3Resource
+from moto import mock_aws
+
+from recsys_assets.assets import ALL_ASSETS, interactions_csv, items_csv, users_csv
+from recsys_assets.automation import cleanup_job, cleanup_run_config
+from recsys_assets.demo import leftovers
+from recsys_assets.resources import S3ObjectStoreResource
+
+EXPORTS = [users_csv, items_csv, interactions_csv]
+
+
+def _meta(result, node):
+    return {k: getattr(v, "value", v) for k, v in result.asset_materializations_for_node(node)[0].metadata.items()}
+
+
+def _foreign_group(client):
+    """A dataset group someone else owns, in the same account: teardown must never touch it."""
+    arn = client.create_dataset_group(name="someone-elses-group",
+                                      tags=[{"tagKey": "team", "tagValue": "search"}])["datasetGroupArn"]
+    client.create_schema(name="recsys-foreign", schema=open("schemas/users.json").read())
+    return arn
+
+
+def test_whole_graph_then_cleanup_leaves_only_foreign_resources(local_resources, local_settings):
+    client = local_resources["personalize"].get_client()
+    foreign = _foreign_group(client)
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(ALL_ASSETS, resources=local_resources, instance=instance,
+                                run_config={"ops": {"batch_output": {"config": {"num_results": 10}}}})
+        assert result.success
+
+        users = _meta(result, "users_csv")
+        assert users["valid"] and users["dagster/row_count"] == 300 and users["uri"].startswith("s3://")
+        assert _meta(result, "interactions_csv")["dagster/row_count"] == 9000
+        assert {c.check_name: c.passed for c in result.get_asset_check_evaluations()} == {
+            "schema_valid": True, "rows_valid": True, "minimum_data": True, "batch_output_complete": True}
+        group = _meta(result, "dataset_group")
+        assert group["dataset_group_arn"].endswith(f"dataset-group/recsys-{result.run_id[:8]}")
+        version = _meta(result, "solution_version")
+        assert version["status"] == "ACTIVE" and version["training_hours"] > 0
+        assert 0 < version["metric/normalized_discounted_cumulative_gain_at_10"] <= 1
+        batch = _meta(result, "batch_output")
+        assert (batch["users_requested"], batch["users_with_recommendations"], batch["error_lines"]) == (300, 300, 0)
+        assert batch["recommendations"] == 3000
+        table = _meta(result, "recommendations_table")
+        assert table["dagster/row_count"] == 3000 and table["users"] == 300
+
+        engine = sa.create_engine(local_settings.database_url)
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT COUNT(DISTINCT user_id), MAX(rank) FROM recommendations")).one() == (300, 10)
+            # The default filter: nothing a user already purchased comes back.
+            assert conn.execute(sa.text(
+                "SELECT COUNT(*) FROM recommendations r JOIN events e ON e.user_id = CAST(r.user_id AS INTEGER)"
+                " AND e.item_id = CAST(r.item_id AS INTEGER) AND e.event_type = 'purchase'")).scalar() == 0
+
+        teardown = cleanup_job.execute_in_process(run_config=cleanup_run_config(result.run_id), instance=instance,
+                                                  resources={"personalize": local_resources["personalize"]})
+    assert teardown.success
+    assert leftovers(client) == {"dataset groups": 1, "schemas": 1, "solutions": 0, "filters": 0, "datasets": 0}
+    assert client.describe_dataset_group(datasetGroupArn=foreign)["datasetGroup"]["status"] == "ACTIVE"
+    # A second cleanup of the same run finds nothing of ours and changes nothing.
+    again = cleanup_job.execute_in_process(run_config=cleanup_run_config(result.run_id),
+                                           resources={"personalize": local_resources["personalize"]})
+    assert again.output_for_node("teardown_personalize_resources") == {"deleted": [], "kept": {}}
+
+
+def test_invalid_rows_stop_the_run_before_personalize(local_resources, local_settings):
+    with sa.create_engine(local_settings.database_url).begin() as conn:
+        conn.execute(sa.text("UPDATE events SET event_type = '' WHERE event_id = 5"))
+    result = dg.materialize(ALL_ASSETS, resources=local_resources, raise_on_error=False)
+    assert not result.success
+    checks = {(c.asset_key.to_user_string(), c.check_name): c for c in result.get_asset_check_evaluations()}
+    bad = checks[("interactions_csv", "rows_valid")]
+    assert not bad.passed and bad.metadata["column"].value == "EVENT_TYPE"
+    assert "interactions.csv" in bad.metadata["error"].value
+    assert not result.asset_materializations_for_node("dataset_group")
+    client = local_resources["personalize"].get_client()
+    assert leftovers(client) == {"dataset groups": 0, "schemas": 0, "solutions": 0, "filters": 0, "datasets": 0}
+
+
+def test_too_little_data_blocks_on_minimum_check(local_resources, local_settings):
+    with sa.create_engine(local_settings.database_url).begin() as conn:
+        conn.execute(sa.text("DELETE FROM events WHERE event_id > 800"))
+    result = dg.materialize(ALL_ASSETS, resources=local_resources, raise_on_error=False)
+    assert not result.success
+    minimum = next(c for c in result.get_asset_check_evaluations() if c.check_name == "minimum_data")
+    assert not minimum.passed and "fewer than 1000" in minimum.metadata["problems"].value
+    assert not result.asset_materializations_for_node("dataset_group")
+
+
+def test_subset_run_refuses_torn_down_upstream(local_resources):
+    """Materializing solution_version alone after its dataset group was cleaned up fails clearly."""
+    with dg.instance_for_test() as instance:
+        first = dg.materialize(EXPORTS + [ALL_ASSETS[3]], resources=local_resources, instance=instance)
+        cleanup_job.execute_in_process(run_config=cleanup_run_config(first.run_id), instance=instance,
+                                       resources={"personalize": local_resources["personalize"]})
+        second = dg.materialize(ALL_ASSETS, selection=["solution_version"], resources=local_resources,
+                                instance=instance, raise_on_error=False)
+    assert not second.success
+    failure = next(e for e in second.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "does not exist" in str(failure.event_specific_data.error)
+
+
+@mock_aws
+def test_exports_write_to_s3(local_resources):
+    s3 = S3Resource(region_name="us-east-1")
+    s3.get_client().create_bucket(Bucket="shop-recs")
+    store = S3ObjectStoreResource(bucket="shop-recs", prefix="daily", s3=s3)
+    result = dg.materialize(EXPORTS, resources={**local_resources, "object_store": store})
+    assert result.success
+    keys = sorted(o["Key"] for o in s3.get_client().list_objects_v2(Bucket="shop-recs")["Contents"])
+    assert keys == [f"daily/{result.run_id}/{name}.csv" for name in ("interactions", "items", "users")]
+    body = s3.get_client().get_object(Bucket="shop-recs", Key=keys[1])["Body"].read().decode()
+    assert body.splitlines()[0] == "ITEM_ID,CATEGORY_ID,PRICE" and len(body.splitlines()) == 121
