@@ -61,9 +61,10 @@ def test_cleanup_runs_are_not_cleaned_again():
 def test_schedule_runs_the_daily_job_at_the_configured_time():
     schedule = daily_schedule(Settings(schedule_cron="15 4 * * *", schedule_timezone="Europe/Berlin"))
     assert (schedule.cron_schedule, schedule.execution_timezone) == ("15 4 * * *", "Europe/Berlin")
-    with dg.instance_for_test() as instance:
-        context = dg.build_schedule_context(instance=instance,
-                                            scheduled_execution_time=datetime(2026, 11, 29, 3, 15, tzinfo=timezone.utc))
+    when = datetime(2026, 11, 29, 3, 15, tzinfo=timezone.utc)
+    # Closing the context matters: an open one leaves Dagster's defs-state storage pointing at a dead instance.
+    with dg.instance_for_test() as instance, dg.build_schedule_context(instance=instance,
+                                                                       scheduled_execution_time=when) as context:
         data = schedule.evaluate_tick(context)
     assert len(data.run_requests) == 1
     assert schedule.job_name == "daily_recs_job"

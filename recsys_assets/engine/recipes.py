@@ -1,8 +1,8 @@
 """Personalize's custom recipes, trained for real on this machine.
 
-``train`` turns a dataset group's data into a ``Model`` the way a solution version does: it applies
-the solution's event selection, holds the data to the documented minimums (failing with the
-service's own texts), validates the recipe's hyperparameters, then fits:
+``train`` turns a dataset group's data into a ``Model`` the way a solution version does: it
+validates the recipe's hyperparameters, applies the solution's event selection, holds the data to
+the documented minimums (failing with the service's own texts), then fits:
 
 - aws-popularity-count: distinct users per item, the same list for every user, no scores.
 - aws-user-personalization (v1, v2): implicit-feedback matrix factorisation (iALS from

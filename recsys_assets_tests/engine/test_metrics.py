@@ -136,3 +136,29 @@ def test_solution_metrics_applies_the_event_selection(interactions):
         solution_metrics(POP, TrainingData(typed), event_type="purchase")
     assert solution_metrics(POP, TrainingData(typed), event_type="click") == solution_metrics(
         POP, TrainingData(interactions))
+
+
+
+def test_hand_computed_solution_metrics():
+    # 100 users x 20 events, so each test user's truth is their newest 2: a repeat of their first
+    # item (already in the input, so dropped from the truth) and then "blockbuster", which every
+    # training user has and popularity therefore ranks first for the test users.
+    rng = np.random.default_rng(0)
+    rows = []
+    for u in range(100):
+        history = [f"i{i}" for i in rng.choice(300, size=18, replace=False)]
+        for t, item in enumerate(history + [history[0], "blockbuster"]):
+            rows.append((f"u{u}", item, 1_700_000_000 + t))
+    events = pd.DataFrame(rows, columns=["USER_ID", "ITEM_ID", "TIMESTAMP"])
+    metrics = solution_metrics(POP, TrainingData(events))
+    assert metrics == {
+        "coverage": metrics["coverage"],
+        "mean_reciprocal_rank_at_25": 1.0,
+        "normalized_discounted_cumulative_gain_at_5": 1.0,
+        "normalized_discounted_cumulative_gain_at_10": 1.0,
+        "normalized_discounted_cumulative_gain_at_25": 1.0,
+        "precision_at_5": 0.2,
+        "precision_at_10": 0.1,
+        "precision_at_25": 0.04,
+    }
+    assert 25 / 301 <= metrics["coverage"] <= 10 * 25 / 301
