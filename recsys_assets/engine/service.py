@@ -333,9 +333,8 @@ class LocalPersonalize:
             raise invalid("roleArn is only valid when also specifying a kmsKeyArn.")
         with self.catalog.transaction() as txn:
             self._refresh(txn)
-            if len([g for g in txn.find("dataset-group") if g.status not in DELETING]) >= MAX_DATASET_GROUPS:
-                raise ServiceError("LimitExceededException",
-                                   f"More than {MAX_DATASET_GROUPS} dataset groups; delete some and try again.")
+            _check_quota(txn.find("dataset-group"), MAX_DATASET_GROUPS,
+                         f"More than {MAX_DATASET_GROUPS} dataset groups; delete some and try again.")
             body = {k: p.get(k) for k in ("roleArn", "kmsKeyArn", "domain")}
             res = self._new(txn, "dataset-group", self.arn(f"dataset-group/{name}"), name, None, body, p.get("tags"))
         return {"datasetGroupArn": res.arn, **({"domain": p["domain"]} if p.get("domain") else {})}
@@ -413,9 +412,8 @@ class LocalPersonalize:
             self._refresh(txn)
             group = self._get(txn, p["datasetGroupArn"], "dataset-group")
             self._require_active(group, "Dataset group")
-            if len([s for s in txn.find("solution", group.arn) if s.status not in DELETING]) >= MAX_SOLUTIONS_PER_GROUP:
-                raise ServiceError("LimitExceededException",
-                                   f"More than {MAX_SOLUTIONS_PER_GROUP} solutions in dataset group {group.arn}.")
+            _check_quota(txn.find("solution", group.arn), MAX_SOLUTIONS_PER_GROUP,
+                         f"More than {MAX_SOLUTIONS_PER_GROUP} solutions in dataset group {group.arn}.")
             body = {
                 "datasetGroupArn": group.arn, "recipeArn": p["recipeArn"],
                 "performHPO": p.get("performHPO", False), "performAutoML": False,
@@ -483,11 +481,9 @@ class LocalPersonalize:
             version = self._get(txn, p["solutionVersionArn"], "solution-version")
             self._require_active(version, "Solution version")
             group = version.body["datasetGroupArn"]
-            campaigns = [c for s in txn.find("solution", group) for c in txn.find("campaign", s.arn)
-                         if c.status not in DELETING]
-            if len(campaigns) >= MAX_CAMPAIGNS_PER_GROUP:
-                raise ServiceError("LimitExceededException", "Cannot create a campaign. More than 5 resources in "
-                                                             "ACTIVE state. Please delete some and try again.")
+            _check_quota([c for s in txn.find("solution", group) for c in txn.find("campaign", s.arn)],
+                         MAX_CAMPAIGNS_PER_GROUP, "Cannot create a campaign. More than 5 resources in ACTIVE state. "
+                                                  "Please delete some and try again.")
             body = {"solutionVersionArn": version.arn, "minProvisionedTPS": p.get("minProvisionedTPS", 1),
                     "campaignConfig": p.get("campaignConfig")}
             res = self._new(txn, "campaign", self.arn(f"campaign/{name}"), name, version.parent, body, p.get("tags"))
@@ -523,9 +519,8 @@ class LocalPersonalize:
                 parsed.check_against_datasets(self._group_fields(txn, group.arn))
             except filters.FilterExpressionError as e:
                 raise invalid(str(e)) from None
-            if len([f for f in txn.find("filter", group.arn) if f.status not in DELETING]) >= MAX_FILTERS_PER_GROUP:
-                raise ServiceError("LimitExceededException",
-                                   f"More than {MAX_FILTERS_PER_GROUP} filters in dataset group {group.arn}.")
+            _check_quota(txn.find("filter", group.arn), MAX_FILTERS_PER_GROUP,
+                         f"More than {MAX_FILTERS_PER_GROUP} filters in dataset group {group.arn}.")
             res = self._new(txn, "filter", self.arn(f"filter/{name}"), name, group.arn,
                             {"datasetGroupArn": group.arn, "filterExpression": p["filterExpression"]}, p.get("tags"))
         return {"filterArn": res.arn}
@@ -660,6 +655,12 @@ def _pid_alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return True
+
+
+def _check_quota(resources: list[Resource], limit: int, message: str) -> None:
+    """Quotas count resources that exist; ones being deleted no longer do."""
+    if len([r for r in resources if r.status not in DELETING]) >= limit:
+        raise ServiceError("LimitExceededException", message)
 
 
 def _name(name: str) -> str:
