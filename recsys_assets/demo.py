@@ -17,6 +17,8 @@ from recsys_assets.definitions import defs, settings
 from recsys_assets.sample_data import generate
 from recsys_assets.workflow import resource_types as rt
 
+# Progress (statuses, durations) at INFO; Dagster's step events at DEBUG would bury the summary.
+QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 LEFTOVER_TYPES = {"dataset groups": rt.DATASET_GROUP, "schemas": rt.SCHEMA, "solutions": rt.SOLUTION,
                   "filters": rt.FILTER, "datasets": rt.DATASET}
 
@@ -34,7 +36,8 @@ def main() -> int:
     print(f"seeded {settings.database_url}: {counts['users']} users, {counts['items']} items, "
           f"{counts['events']} events")
     instance = dg.DagsterInstance.get()
-    result = defs.resolve_job_def("daily_recs_job").execute_in_process(instance=instance, raise_on_error=False)
+    result = defs.resolve_job_def("daily_recs_job").execute_in_process(instance=instance, run_config=QUIET,
+                                                                         raise_on_error=False)
     print(f"daily_recs_job {'succeeded' if result.success else 'FAILED'} (run {result.run_id})")
 
     sensor = cleanup_after_success if result.success else cleanup_after_failure
@@ -44,7 +47,7 @@ def main() -> int:
     )
     request = sensor(context.for_run_failure() if not result.success else context)
     cleanup = defs.resolve_job_def(cleanup_job.name).execute_in_process(
-        run_config=request.run_config, instance=instance, tags=request.tags)
+        run_config={**request.run_config, **QUIET}, instance=instance, tags=request.tags)
     report = cleanup.output_for_node("teardown_personalize_resources")
     print(f"cleanup_job {'succeeded' if cleanup.success else 'FAILED'}: deleted {len(report['deleted'])} "
           f"Personalize resources")
