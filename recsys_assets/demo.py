@@ -1,7 +1,7 @@
 """`make demo`: seed the demo shop, run the whole graph on the local backend, clean up, summarise.
 
-The cleanup is requested by the real success (or failure) sensor, evaluated on the finished run, so
-the demo exercises the same path as `dagster dev` does. Exits non-zero if the run failed, a user got
+The cleanup is requested by the real sensors (batch_output materialized, or the run failed),
+evaluated on the finished run, so the demo exercises the same path as `dagster dev` does. Exits non-zero if the run failed, a user got
 no recommendations, or any Personalize resource is left in the engine.
 """
 
@@ -12,7 +12,7 @@ import dagster as dg
 import sqlalchemy as sa
 
 from recsys_assets.app_database import scalar
-from recsys_assets.automation import cleanup_after_failure, cleanup_after_success, cleanup_job
+from recsys_assets.automation import cleanup_after_batch_output, cleanup_after_failure, cleanup_job
 from recsys_assets.definitions import defs, settings
 from recsys_assets.sample_data import generate
 from recsys_assets.workflow import resource_types as rt
@@ -25,6 +25,17 @@ LEFTOVER_TYPES = {"dataset groups": rt.DATASET_GROUP, "schemas": rt.SCHEMA, "sol
 
 def leftovers(client) -> dict[str, int]:
     return {label: len(rtype.list(client)) for label, rtype in LEFTOVER_TYPES.items()}
+
+
+def cleanup_request(instance: dg.DagsterInstance, result: dg.ExecuteInProcessResult) -> dg.RunRequest:
+    """What the sensors request for this run: from batch_output's materialization, or from the failure."""
+    if result.success:
+        with dg.build_sensor_context(instance=instance, sensor_name=cleanup_after_batch_output.name) as context:
+            return cleanup_after_batch_output.evaluate_tick(context).run_requests[0]
+    context = dg.build_run_status_sensor_context(
+        sensor_name=cleanup_after_failure.name, dagster_instance=instance, dagster_run=result.dagster_run,
+        dagster_event=result.get_run_failure_event()).for_run_failure()
+    return cleanup_after_failure(context)
 
 
 def main() -> int:
@@ -40,12 +51,7 @@ def main() -> int:
                                                                          raise_on_error=False)
     print(f"daily_recs_job {'succeeded' if result.success else 'FAILED'} (run {result.run_id})")
 
-    sensor = cleanup_after_success if result.success else cleanup_after_failure
-    context = dg.build_run_status_sensor_context(
-        sensor_name=sensor.name, dagster_instance=instance, dagster_run=result.dagster_run,
-        dagster_event=result.get_run_success_event() if result.success else result.get_run_failure_event(),
-    )
-    request = sensor(context.for_run_failure() if not result.success else context)
+    request = cleanup_request(instance, result)
     cleanup = defs.resolve_job_def(cleanup_job.name).execute_in_process(
         run_config={**request.run_config, **QUIET}, instance=instance, tags=request.tags)
     report = cleanup.output_for_node("teardown_personalize_resources")

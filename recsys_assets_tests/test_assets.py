@@ -5,12 +5,16 @@ import sqlalchemy as sa
 from dagster_aws.s3 import S3Resource
 from moto import mock_aws
 
-from recsys_assets.assets import ALL_ASSETS, interactions_csv, items_csv, users_csv
+from recsys_assets.assets import ALL_ASSETS, ALL_CHECKS, interactions_csv, items_csv, users_csv
 from recsys_assets.automation import cleanup_job, cleanup_run_config
 from recsys_assets.demo import leftovers
 from recsys_assets.resources import S3ObjectStoreResource
 
 EXPORTS = [users_csv, items_csv, interactions_csv]
+
+
+def _cleanup_resources(resources):
+    return {k: resources[k] for k in ("personalize", "guardrails")}
 
 
 def _meta(result, node):
@@ -29,7 +33,7 @@ def test_whole_graph_then_cleanup_leaves_only_foreign_resources(local_resources,
     client = local_resources["personalize"].get_client()
     foreign = _foreign_group(client)
     with dg.instance_for_test() as instance:
-        result = dg.materialize(ALL_ASSETS, resources=local_resources, instance=instance,
+        result = dg.materialize(ALL_ASSETS + ALL_CHECKS, resources=local_resources, instance=instance,
                                 run_config={"ops": {"batch_output": {"config": {"num_results": 10}}}})
         assert result.success
 
@@ -37,7 +41,8 @@ def test_whole_graph_then_cleanup_leaves_only_foreign_resources(local_resources,
         assert users["valid"] and users["dagster/row_count"] == 300 and users["uri"].startswith("s3://")
         assert _meta(result, "interactions_csv")["dagster/row_count"] == 9000
         assert {c.check_name: c.passed for c in result.get_asset_check_evaluations()} == {
-            "schema_valid": True, "rows_valid": True, "minimum_data": True, "batch_output_complete": True}
+            "schema_valid": True, "rows_valid": True, "minimum_data": True, "batch_output_complete": True,
+            "solution_version_quality": True}
         group = _meta(result, "dataset_group")
         assert group["dataset_group_arn"].endswith(f"dataset-group/recsys-{result.run_id[:8]}")
         version = _meta(result, "solution_version")
@@ -58,13 +63,13 @@ def test_whole_graph_then_cleanup_leaves_only_foreign_resources(local_resources,
                 " AND e.item_id = CAST(r.item_id AS INTEGER) AND e.event_type = 'purchase'")).scalar() == 0
 
         teardown = cleanup_job.execute_in_process(run_config=cleanup_run_config(result.run_id), instance=instance,
-                                                  resources={"personalize": local_resources["personalize"]})
+                                                  resources=_cleanup_resources(local_resources))
     assert teardown.success
     assert leftovers(client) == {"dataset groups": 1, "schemas": 1, "solutions": 0, "filters": 0, "datasets": 0}
     assert client.describe_dataset_group(datasetGroupArn=foreign)["datasetGroup"]["status"] == "ACTIVE"
     # A second cleanup of the same run finds nothing of ours and changes nothing.
     again = cleanup_job.execute_in_process(run_config=cleanup_run_config(result.run_id),
-                                           resources={"personalize": local_resources["personalize"]})
+                                           resources=_cleanup_resources(local_resources))
     assert again.output_for_node("teardown_personalize_resources") == {"deleted": [], "kept": {}}
 
 
@@ -97,7 +102,7 @@ def test_subset_run_refuses_torn_down_upstream(local_resources):
     with dg.instance_for_test() as instance:
         first = dg.materialize(EXPORTS + [ALL_ASSETS[3]], resources=local_resources, instance=instance)
         cleanup_job.execute_in_process(run_config=cleanup_run_config(first.run_id), instance=instance,
-                                       resources={"personalize": local_resources["personalize"]})
+                                       resources=_cleanup_resources(local_resources))
         second = dg.materialize(ALL_ASSETS, selection=["solution_version"], resources=local_resources,
                                 instance=instance, raise_on_error=False)
     assert not second.success

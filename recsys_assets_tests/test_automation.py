@@ -1,10 +1,18 @@
-"""The schedule and both cleanup sensors, through Dagster's build_*_context helpers."""
+"""Schedules and cleanup sensors, through Dagster's build_*_context helpers."""
 
 from datetime import datetime, timezone
 
 import dagster as dg
 
-from recsys_assets.automation import cleanup_after_failure, cleanup_after_success, cleanup_job, daily_schedule
+from recsys_assets.automation import (
+    cleanup_after_batch_output,
+    cleanup_after_failure,
+    cleanup_after_success,
+    cleanup_job,
+    cleanup_run_config,
+    daily_schedule,
+    orphan_sweep_schedule,
+)
 from recsys_assets.resources.settings import Settings
 
 
@@ -18,20 +26,50 @@ def broken():
     raise RuntimeError("boom")
 
 
+@dg.asset(name="batch_output")
+def fake_batch_output():
+    return 1
+
+
 def _run(instance, asset, **tags):
     return dg.materialize([asset], instance=instance, raise_on_error=False, tags=tags or None)
+
+
+def _status_context(sensor, instance, result, run=None):
+    event = result.get_run_success_event() if result.success else result.get_run_failure_event()
+    context = dg.build_run_status_sensor_context(sensor_name=sensor.name, dagster_instance=instance,
+                                                 dagster_run=run or result.dagster_run, dagster_event=event)
+    return context if result.success else context.for_run_failure()
+
+
+def test_cleanup_config_names_the_run():
+    assert cleanup_run_config("r1") == {"ops": {"teardown_personalize_resources": {
+        "config": {"run_id": "r1", "sweep": False, "dry_run": False}}}}
 
 
 def test_success_sensor_requests_cleanup_for_the_finished_run():
     with dg.instance_for_test() as instance:
         result = _run(instance, ok)
-        context = dg.build_run_status_sensor_context(
-            sensor_name="cleanup_after_success", dagster_instance=instance, dagster_run=result.dagster_run,
-            dagster_event=result.get_run_success_event())
-        request = cleanup_after_success(context)
+        request = cleanup_after_success(_status_context(cleanup_after_success, instance, result))
     assert isinstance(request, dg.RunRequest)
     assert request.run_key == result.run_id
-    assert request.run_config == {"ops": {"teardown_personalize_resources": {"config": {"run_id": result.run_id}}}}
+    assert request.run_config == cleanup_run_config(result.run_id)
+
+
+def test_success_sensor_leaves_runs_with_batch_output_to_the_asset_sensor():
+    with dg.instance_for_test() as instance:
+        result = _run(instance, fake_batch_output)
+        assert isinstance(cleanup_after_success(_status_context(cleanup_after_success, instance, result)),
+                          dg.SkipReason)
+
+
+def test_batch_output_materialization_requests_cleanup_of_its_root_run():
+    with dg.instance_for_test() as instance:
+        result = _run(instance, fake_batch_output, **{"dagster/root_run_id": "root-run-1"})
+        with dg.build_sensor_context(instance=instance, sensor_name=cleanup_after_batch_output.name) as context:
+            data = cleanup_after_batch_output.evaluate_tick(context)
+    assert [r.run_config for r in data.run_requests] == [cleanup_run_config("root-run-1")]
+    assert data.run_requests[0].run_key == result.run_id
 
 
 def test_failure_sensor_requests_cleanup_for_the_root_run():
@@ -39,32 +77,43 @@ def test_failure_sensor_requests_cleanup_for_the_root_run():
         # A re-execution's resources carry its root run's id: that is what must be cleaned.
         result = _run(instance, broken, **{"dagster/root_run_id": "root-run-1234"})
         assert not result.success
-        context = dg.build_run_status_sensor_context(
-            sensor_name="cleanup_after_failure", dagster_instance=instance, dagster_run=result.dagster_run,
-            dagster_event=result.get_run_failure_event()).for_run_failure()
-        request = cleanup_after_failure(context)
+        request = cleanup_after_failure(_status_context(cleanup_after_failure, instance, result))
     assert isinstance(request, dg.RunRequest)
     assert request.run_key == result.run_id
-    assert request.run_config["ops"]["teardown_personalize_resources"]["config"]["run_id"] == "root-run-1234"
+    assert request.run_config == cleanup_run_config("root-run-1234")
+
+
+def test_failure_sensor_waits_for_a_pending_retry():
+    with dg.instance_for_test() as instance:
+        result = _run(instance, broken, **{"dagster/will_retry": "true"})
+        skip = cleanup_after_failure(_status_context(cleanup_after_failure, instance, result))
+    assert isinstance(skip, dg.SkipReason) and "retried" in skip.skip_message
 
 
 def test_cleanup_runs_are_not_cleaned_again():
     with dg.instance_for_test() as instance:
         result = _run(instance, ok)
         run = result.dagster_run._replace(job_name=cleanup_job.name)
-        context = dg.build_run_status_sensor_context(
-            sensor_name="cleanup_after_success", dagster_instance=instance, dagster_run=run,
-            dagster_event=result.get_run_success_event())
-        assert isinstance(cleanup_after_success(context), dg.SkipReason)
+        assert isinstance(cleanup_after_success(_status_context(cleanup_after_success, instance, result, run)),
+                          dg.SkipReason)
+
+
+def _tick(schedule):
+    when = datetime(2026, 11, 29, 3, 15, tzinfo=timezone.utc)
+    # Closing the context matters: an open one leaves Dagster's defs-state storage pointing at a dead instance.
+    with dg.instance_for_test() as instance, dg.build_schedule_context(instance=instance,
+                                                                       scheduled_execution_time=when) as context:
+        return schedule.evaluate_tick(context)
 
 
 def test_schedule_runs_the_daily_job_at_the_configured_time():
     schedule = daily_schedule(Settings(schedule_cron="15 4 * * *", schedule_timezone="Europe/Berlin"))
     assert (schedule.cron_schedule, schedule.execution_timezone) == ("15 4 * * *", "Europe/Berlin")
-    when = datetime(2026, 11, 29, 3, 15, tzinfo=timezone.utc)
-    # Closing the context matters: an open one leaves Dagster's defs-state storage pointing at a dead instance.
-    with dg.instance_for_test() as instance, dg.build_schedule_context(instance=instance,
-                                                                       scheduled_execution_time=when) as context:
-        data = schedule.evaluate_tick(context)
-    assert len(data.run_requests) == 1
     assert schedule.job_name == "daily_recs_job"
+    assert len(_tick(schedule).run_requests) == 1
+
+
+def test_orphan_sweep_schedule_requests_a_sweep():
+    schedule = orphan_sweep_schedule(Settings(sweep_cron="5 * * * *"))
+    assert schedule.job_name == "cleanup_job" and schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    assert [r.run_config for r in _tick(schedule).run_requests] == [cleanup_run_config(sweep=True)]

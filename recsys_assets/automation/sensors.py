@@ -1,32 +1,59 @@
-"""Cleanup after every run, successful or failed, so nothing a run created keeps billing.
+"""Cleanup triggers, so nothing a run created keeps billing.
 
-The sensors watch every job of this code location: a run launched with "Materialize all" in the UI
-runs an implicit asset job, not ``daily_recs_job``, and must be cleaned up too. Runs of the cleanup
-job itself are skipped. The run key is the watched run's id, so each run is cleaned once.
+- the moment ``batch_output`` is materialized (nothing after it needs Personalize);
+- after a successful run that did not materialize ``batch_output`` (a partial materialization);
+- after a failed run, unless Dagster will retry it (the retry adopts what was already paid for);
+- and a periodic orphan sweep (``orphan_sweep_schedule``), should any of these have been missed.
+
+The run-status sensors watch every job of this code location: "Materialize all" in the UI runs an
+implicit asset job, not ``daily_recs_job``. Runs of the cleanup job itself are skipped. Run keys are
+the watched run's id: each run is cleaned once per trigger, and teardown is idempotent.
 """
-
 
 import dagster as dg
 
+from recsys_assets.assets import batch_output
 from recsys_assets.automation.cleanup import cleanup_job, cleanup_run_config
 
 
-def _cleanup_request(run: dg.DagsterRun) -> dg.RunRequest | dg.SkipReason:
-    if run.job_name == cleanup_job.name:
-        return dg.SkipReason(f"run {run.run_id} is a cleanup run")
-    root = run.tags.get("dagster/root_run_id") or run.run_id
-    return dg.RunRequest(run_key=run.run_id, run_config=cleanup_run_config(root),
-                         tags={"recsys/cleans-run": root})
+def _root(run: dg.DagsterRun) -> str:
+    return run.tags.get("dagster/root_run_id") or run.run_id
+
+
+def _cleanup_request(run: dg.DagsterRun) -> dg.RunRequest:
+    return dg.RunRequest(run_key=run.run_id, run_config=cleanup_run_config(_root(run)),
+                         tags={"recsys/cleans-run": _root(run)})
+
+
+@dg.asset_sensor(asset_key=batch_output.key, job=cleanup_job, default_status=dg.DefaultSensorStatus.RUNNING,
+                 minimum_interval_seconds=30,
+                 description="Requests the cleanup job as soon as batch_output is materialized.")
+def cleanup_after_batch_output(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry):
+    run = context.instance.get_run_by_id(asset_event.run_id)
+    if run is None:
+        return dg.SkipReason(f"run {asset_event.run_id} of the materialization is gone")
+    return _cleanup_request(run)
 
 
 @dg.run_status_sensor(run_status=dg.DagsterRunStatus.SUCCESS, request_job=cleanup_job,
                       default_status=dg.DefaultSensorStatus.RUNNING, minimum_interval_seconds=30,
                       description="Requests the cleanup job for every successful run.")
 def cleanup_after_success(context: dg.RunStatusSensorContext):
-    return _cleanup_request(context.dagster_run)
+    run = context.dagster_run
+    if run.job_name == cleanup_job.name:
+        return dg.SkipReason(f"run {run.run_id} is a cleanup run")
+    latest = context.instance.get_latest_materialization_event(batch_output.key)
+    if latest is not None and latest.run_id == run.run_id:
+        return dg.SkipReason(f"run {run.run_id} materialized batch_output; cleaned up from there")
+    return _cleanup_request(run)
 
 
 @dg.run_failure_sensor(request_job=cleanup_job, default_status=dg.DefaultSensorStatus.RUNNING,
                        minimum_interval_seconds=30, description="Requests the cleanup job for every failed run.")
 def cleanup_after_failure(context: dg.RunFailureSensorContext):
-    return _cleanup_request(context.dagster_run)
+    run = context.dagster_run
+    if run.job_name == cleanup_job.name:
+        return dg.SkipReason(f"run {run.run_id} is a cleanup run")
+    if run.tags.get("dagster/will_retry") == "true":
+        return dg.SkipReason(f"run {run.run_id} will be retried; the retry reuses its resources")
+    return _cleanup_request(run)

@@ -1,15 +1,20 @@
 """Personalize filter expressions (API reference §6): parsed once at CreateFilter, applied in batch inference.
 
 ``parse_filter`` is the CreateFilter check: a bad expression raises ``FilterExpressionError`` whose text is
-the InvalidInputException message. ``ParsedFilter.allowed_mask`` evaluates an ItemID filter for a block of
-users against a ``FilterContext`` (the dataset group's data in the model's catalogue order); the recommender
-then takes its top N among the allowed items, so filtering happens before truncation, as in the service.
+the InvalidInputException message; ``check_against_datasets`` then holds it to the dataset group's schemas.
+``ParsedFilter.allowed_mask`` evaluates an ItemID filter for a block of users, and
+``allowed_mask_for_items`` one for a block of related-items requests (``CurrentItem`` is each request's
+item), against a ``FilterContext`` (the dataset group's data in the model's catalogue order); the
+recommender then takes its top N among the allowed items, so filtering happens before truncation, as in
+the service.
 
 Emulator choices where the docs are silent: keywords, targets, dataset and field names are
 case-insensitive (fields are reported upper-case); AND binds tighter than OR; NOT IN and != are the exact
 negations of IN and = (an item without a value is "not in" any list); ``=``/``!=`` match a string value or
-an equal number; ``Interactions.EVENT_TYPE`` only takes IN; the "no interactions for three months" history
-expiry is not emulated.
+an equal number; ``<``, ``<=``, ``>``, ``>=`` need a numeric field; ``Interactions.EVENT_TYPE`` only takes IN;
+a related-items request has no current user, so its Interactions conditions match no item and its IF
+conditions do not hold; ``Items.F IN CurrentItem.G`` matches items sharing one of the current item's
+``|``-separated values; the "no interactions for three months" history expiry is not emulated.
 """
 
 from __future__ import annotations
@@ -19,14 +24,17 @@ import operator
 import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from recsys_assets.engine.validation import DatasetSchema
+
 MAX_EXPRESSION_LENGTH = 2500
 MAX_DISTINCT_FIELDS = 10
+MAX_DISTINCT_FIELDS_PER_GROUP = 20  # across all filters of a dataset group [DG:limits]
 RECENT_INTERACTIONS_PER_EVENT_TYPE = 100
 MAX_FILTER_VALUES = 25
 MAX_FILTER_VALUE_LENGTH = 1000
@@ -39,6 +47,9 @@ _TARGET_DATASETS = {
     "ActionID": ("Actions", "Action_Interactions"),
 }
 _EVENT_DATASETS = frozenset({"Interactions", "Action_Interactions"})
+# Applied by the service itself, never filtered on [DG:filter-expression-guidelines-requirements].
+_UNFILTERABLE = frozenset({"Actions.EXPIRATION_TIMESTAMP", "Actions.REPEAT_FREQUENCY"})
+_NUMERIC_TYPES = frozenset({"int", "long", "float", "double"})
 _OPERATORS = ("IN", "NOT IN", "=", "!=", "<", "<=", ">", ">=")
 _ORDERINGS: dict[str, Callable] = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 _PLACEHOLDER = re.compile(r"\$([A-Za-z0-9_]+)")
@@ -336,6 +347,7 @@ class ParsedFilter:
         self.expressions = expressions
         self.target = expressions[0].target
         conditions = [c for e in expressions for c in e.conditions]
+        self._conditions = conditions
         self.placeholders = frozenset(c.placeholder for c in conditions if c.placeholder)
         self.fields = frozenset(name for c in conditions for name in _qualified(c))
         if len(self.fields) > MAX_DISTINCT_FIELDS:
@@ -350,19 +362,42 @@ class ParsedFilter:
     def __repr__(self) -> str:
         return f"ParsedFilter({self.expression!r})"
 
-    def check_against_datasets(self, schemas: dict[str, set[str]]) -> None:
-        """Reject fields the dataset group's schemas don't have (CreateFilter needs the datasets to exist)."""
-        available = {name.upper(): {f.upper() for f in fields} for name, fields in schemas.items()}
+    @property
+    def uses_current_item(self) -> bool:
+        """Whether the filter compares with CurrentItem, which only related-items requests have."""
+        return any(c.current_item for c in self._conditions)
+
+    def check_against_datasets(self, schemas: Mapping[str, DatasetSchema]) -> None:
+        """Hold the expression to the dataset group's schemas, keyed Items, Users, Interactions, Actions,
+        Action_Interactions (CreateFilter needs the datasets to exist).
+
+        A field must be in its dataset's schema; boolean and textual fields can't be filtered on, nor the
+        action fields the service applies itself; ``<``, ``<=``, ``>``, ``>=`` need a numeric field.
+        """
+        available = {name.upper(): schema for name, schema in schemas.items()}
+        compared = {name for c in self._conditions if c.op in _ORDERINGS for name in _qualified(c)}
         for qualified in sorted(self.fields):
             dataset, fld = qualified.split(".")
-            if dataset.upper() not in available:
+            schema = available.get(dataset.upper())
+            if schema is None:
                 raise _invalid(f"Invalid Expression: {qualified} needs a {dataset} dataset, and the dataset group has none.")
             # Every interaction has an event type (empty when the schema has no EVENT_TYPE column), so
             # the common `EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("*")` works on any schema.
             if dataset in _EVENT_DATASETS and fld == "EVENT_TYPE":
                 continue
-            if fld not in available[dataset.upper()]:
+            declared = {f.name.upper(): f for f in schema.fields}.get(fld)
+            if declared is None:
                 raise _invalid(f"Invalid Expression: {fld} is not a field of the {dataset} dataset schema.")
+            if declared.type == "boolean":
+                raise _invalid(f"Invalid Expression: {qualified} is a boolean field; boolean fields can't be used in filters.")
+            if declared.textual:
+                raise _invalid(f"Invalid Expression: {qualified} is a textual field; textual fields can't be used in filters.")
+            if qualified in _UNFILTERABLE:
+                raise _invalid(f"Invalid Expression: {qualified} is applied automatically and can't be used in filters.")
+            if qualified in compared and declared.type not in _NUMERIC_TYPES:
+                raise _invalid(
+                    f"Invalid Expression: {qualified} is a {declared.type} field; <, <=, > and >= compare numeric fields."
+                )
 
     def resolve_values(self, filter_values: dict | None) -> dict[str, tuple[str, ...]]:
         """One request's ``filterValues`` as placeholder -> values.
@@ -411,43 +446,64 @@ class ParsedFilter:
 
     def allowed_mask(self, ctx: FilterContext, user_ids: Sequence[str], filter_values: Sequence[dict | None]) -> np.ndarray:
         """Bool (n_users, n_items) in ``ctx.item_ids`` order: which items each user may be recommended."""
+        self._check_item_target()
+        if self.uses_current_item:
+            raise NotImplementedError(
+                "CurrentItem filters need the item of a related-items request; user recommendations have none"
+            )
+        return self._mask(ctx, [str(u) for u in user_ids], None, filter_values)
+
+    def allowed_mask_for_items(self, ctx: FilterContext, item_ids: Sequence[str],
+                               filter_values: Sequence[dict | None]) -> np.ndarray:
+        """Bool (len(item_ids), n_items) in ``ctx.item_ids`` order: which items each related-items request
+        (one input item, the ``CurrentItem``) may return."""
+        self._check_item_target()
+        return self._mask(ctx, None, [str(i) for i in item_ids], filter_values)
+
+    def _check_item_target(self) -> None:
         if self.target != "ItemID":
             raise NotImplementedError(
                 f"{self.target} filters apply to user segments or action recommendations; "
                 "only ItemID filters can be evaluated for item recommendations"
             )
-        if any(c.current_item for e in self.expressions for c in e.conditions):
-            raise NotImplementedError(
-                "CurrentItem filters need the item of a related-items request; user recommendations have none"
-            )
-        if len(filter_values) != len(user_ids):
-            raise ValueError(f"got {len(user_ids)} user ids but {len(filter_values)} filterValues entries")
-        user_ids = [str(u) for u in user_ids]
+
+    def _mask(self, ctx: FilterContext, user_ids: list[str] | None, item_ids: list[str] | None,
+              filter_values: Sequence[dict | None]) -> np.ndarray:
+        """One row per request: a user (``user_ids``) or a current item (``item_ids``)."""
+        n_rows = len(user_ids if user_ids is not None else item_ids)
+        if len(filter_values) != n_rows:
+            raise ValueError(f"got {n_rows} requests but {len(filter_values)} filterValues entries")
         resolved = [self.resolve_values(v) for v in filter_values]
-        out = np.empty((len(user_ids), len(ctx.item_ids)), dtype=bool)
-        for start in range(0, len(user_ids), _USER_BLOCK):
-            stop = start + _USER_BLOCK
-            out[start:stop] = self._block_mask(ctx, user_ids[start:stop], resolved[start:stop])
+        out = np.empty((n_rows, len(ctx.item_ids)), dtype=bool)
+        for start in range(0, n_rows, _USER_BLOCK):
+            block = slice(start, start + _USER_BLOCK)
+            out[block] = self._block_mask(
+                ctx, user_ids and user_ids[block], item_ids and item_ids[block], resolved[block]
+            )
         return out
 
-    def _block_mask(self, ctx: FilterContext, user_ids: list[str], resolved: list[dict]) -> np.ndarray:
-        n_users, n_items = len(user_ids), len(ctx.item_ids)
-        included = np.zeros((n_users, n_items), dtype=bool)
-        has_include = np.zeros(n_users, dtype=bool)
-        excluded = np.zeros((n_users, n_items), dtype=bool)
+    def _block_mask(self, ctx: FilterContext, user_ids: list[str] | None, item_ids: list[str] | None,
+                    resolved: list[dict]) -> np.ndarray:
+        n_rows, n_items = len(resolved), len(ctx.item_ids)
+        included = np.zeros((n_rows, n_items), dtype=bool)
+        has_include = np.zeros(n_rows, dtype=bool)
+        excluded = np.zeros((n_rows, n_items), dtype=bool)
         for expr in self.expressions:
+            if expr.if_conditions and user_ids is None:
+                continue  # a related-items request has no current user: its IF condition does not hold
             for rows, values in _value_groups(expr, resolved):
-                rows = rows[_if_holds(ctx, expr, [user_ids[r] for r in rows], values)]
+                if expr.if_conditions:
+                    rows = rows[_if_holds(ctx, expr, [user_ids[r] for r in rows], values)]
                 if not len(rows):
                     continue
-                match = _where_mask(ctx, expr, [user_ids[r] for r in rows], values)
-                rows = slice(None) if len(rows) == n_users else rows
+                match = _where_mask(ctx, expr, rows, user_ids, item_ids, values)
+                rows = slice(None) if len(rows) == n_rows else rows
                 if expr.action == "INCLUDE":
                     included[rows] |= match
                     has_include[rows] = True
                 else:
                     excluded[rows] |= match
-        # (∪ INCLUDE) − (∪ EXCLUDE); users no INCLUDE expression applies to start from the whole catalogue.
+        # (∪ INCLUDE) − (∪ EXCLUDE); requests no INCLUDE expression applies to start from the whole catalogue.
         allowed = ~excluded
         allowed[has_include] &= included[has_include]
         return allowed
@@ -480,18 +536,23 @@ def _if_holds(ctx: FilterContext, expr: Expression, user_ids: list[str], values:
     return holds
 
 
-def _where_mask(ctx: FilterContext, expr: Expression, user_ids: list[str], values: dict) -> np.ndarray:
-    """Match of the WHERE clause, broadcastable to (len(user_ids), n_items)."""
+def _where_mask(ctx: FilterContext, expr: Expression, rows: np.ndarray, user_ids: list[str] | None,
+                item_ids: list[str] | None, values: dict) -> np.ndarray:
+    """Match of the WHERE clause for the requests ``rows``, broadcastable to (len(rows), n_items)."""
     result = None
     for chain in expr.where:
         chain_mask = None
         for cond in chain:
             vals = _values(cond, values)
-            if cond.dataset == "Items":
+            if cond.current_item:
+                mask = ctx.current_item_mask(cond.field, cond.op, cond.current_item, [item_ids[r] for r in rows])
+            elif cond.dataset == "Items":
                 mask = ctx.item_attributes().mask(cond.field, cond.op, vals)
+            elif user_ids is None:  # no current user, so no interactions history to match
+                mask = np.zeros(len(ctx.item_ids), dtype=bool)
             else:
                 types = None if "*" in vals else frozenset(v.lower() for v in vals)
-                mask = ctx.recent_interactions().user_items(user_ids, types)
+                mask = ctx.recent_interactions().user_items([user_ids[r] for r in rows], types)
             chain_mask = mask if chain_mask is None else chain_mask & mask
         result = chain_mask if result is None else result | chain_mask
     return result
@@ -515,13 +576,16 @@ class _Attributes:
             raise ValueError(f"the filter uses {self._dataset}.{fld} but the {self._dataset} data has no such column")
         return self._frame[self._columns[fld]]
 
+    def row_tokens(self, fld: str) -> list[list[str]]:
+        """Each row's `|`-split values of a (multi-valued categorical) field; [] where it is null."""
+        column = self._column(fld)
+        return [[] if pd.isna(v) else _text(v).split("|") for v in column.to_numpy(dtype=object)]
+
     def tokens(self, fld: str) -> dict[str, np.ndarray]:
         """value -> rows holding it, over the `|`-split values of a (multi-valued) categorical field."""
         if fld not in self._tokens:
-            column = self._column(fld)
-            present = column.notna().to_numpy()
-            parts = [_text(v).split("|") for v in column.to_numpy(dtype=object)[present]]
-            rows = np.repeat(np.flatnonzero(present), [len(p) for p in parts])
+            parts = self.row_tokens(fld)
+            rows = np.repeat(np.arange(len(parts)), [len(p) for p in parts])
             flat = np.array([t for p in parts for t in p], dtype=object)
             groups = pd.Series(rows).groupby(flat).indices if len(flat) else {}
             self._tokens[fld] = {token: rows[pos] for token, pos in groups.items()}
@@ -620,6 +684,25 @@ class FilterContext:
         if self.items is None:
             raise ValueError("the filter uses Items fields but no Items data was given")
         return self._cached("items", lambda: _Attributes(self.items, "ITEM_ID", "Items", ids=self.item_ids))
+
+    def current_item_mask(self, fld: str, op: str, current_fld: str, current_ids: list[str]) -> np.ndarray:
+        """(len(current_ids), n_items): catalogue items whose ``fld`` relates by ``op`` to each current item's
+        ``current_fld``. A current item without Items data (or without a value) has nothing to match."""
+        catalogue = self.item_attributes()
+        every = self._cached("items_by_id", lambda: _Attributes(self.items, "ITEM_ID", "Items"))
+        rows = every.index.get_indexer(current_ids)  # -1 (no Items row) picks the appended NaN / []
+        current_numbers = np.append(every.numbers(current_fld), np.nan)[rows]
+        if op in _ORDERINGS:
+            return _ORDERINGS[op](catalogue.numbers(fld)[None, :], current_numbers[:, None])
+        hit = np.zeros((len(current_ids), len(self.item_ids)), dtype=bool)
+        index, current_tokens = catalogue.tokens(fld), every.row_tokens(current_fld) + [[]]
+        for r, row in enumerate(rows):
+            for token in current_tokens[row]:
+                if token in index:
+                    hit[r, index[token]] = True
+        if op in ("=", "!="):
+            hit |= catalogue.numbers(fld)[None, :] == current_numbers[:, None]
+        return ~hit if op in ("NOT IN", "!=") else hit
 
     def user_attributes(self) -> _Attributes:
         if self.users is None:

@@ -1,16 +1,20 @@
 """The Personalize control plane as the local engine serves it.
 
-``LocalPersonalize.handle(operation, params)`` takes an operation name and its already-validated
-JSON parameters (botocore has checked required members, types and enums) and returns the JSON
+``LocalPersonalize.handle(operation, params)`` takes an operation name and its JSON parameters, which
+botocore has serialized and partly validated (required members, types, minimums), and returns the JSON
 response, or raises ``ServiceError`` with the code and message the service would send. It adds what
-botocore does not check client-side: name/ARN patterns, cross-resource rules, status preconditions,
-deletion order and quotas. Cheap resources move along their lifecycle with time; import, training
-and batch jobs run in worker processes (``engine.worker``) so they outlive the caller, as on AWS.
+botocore leaves to the server: the service model's maximums, patterns and enums, cross-resource rules,
+status preconditions, deletion order, quotas and name uniqueness. Cheap resources move along their
+lifecycle with time; import, training and batch jobs run in worker processes (``engine.worker``) so they
+outlive the caller, as on AWS. Every resource type is a row of ``KINDS``: describe, list and delete are
+generic over it, and only creates and updates are written per type.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
+import functools
 import json
 import os
 import re
@@ -18,9 +22,13 @@ import secrets
 import subprocess
 import sys
 import time
+import unicodedata
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Iterator
+
+import botocore.session
 
 from recsys_assets.engine import filters, recipes, validation
 from recsys_assets.engine.catalog import Catalog, Resource, Txn
@@ -32,15 +40,11 @@ CREATING = ("CREATE PENDING", "CREATE IN_PROGRESS")
 DELETING = ("DELETE PENDING", "DELETE IN_PROGRESS")
 # The only states from which the service accepts a delete [DG:deleting-resources].
 DELETABLE = ("ACTIVE", "CREATE FAILED", "CREATE STOPPED")
+# Where a time-driven transition ends; None: the resource is gone.
+_TRANSITION_END = {"CREATE PENDING": "ACTIVE", "CREATE IN_PROGRESS": "ACTIVE", "CREATE STOPPING": "CREATE STOPPED",
+                   "DELETE PENDING": None, "DELETE IN_PROGRESS": None}
 
-ARN_RE = re.compile(r"^arn:([a-z\d-]+):personalize:.*:.*:.+$")
-NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9\-_]*$")
-ROLE_ARN_RE = re.compile(r"^arn:([a-z\d-]+):iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+$")
-S3_PATH_RE = re.compile(r"^(s3|http|https)://.+")
-# The service's tag pattern is ^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$; \w and \s are Python's closest classes.
-TAG_RE = re.compile(r"^[\w\s.:/=+\-@]*$")
-
-# Quotas [DG:limits]: (kind, scope, statuses counted, limit, message).
+# Quotas [DG:limits].
 MAX_DATASET_GROUPS = 5
 MAX_SCHEMAS = 500
 MAX_SOLUTIONS_PER_GROUP = 10
@@ -48,6 +52,24 @@ MAX_FILTERS_PER_GROUP = 30
 MAX_CAMPAIGNS_PER_GROUP = 5
 MAX_JOBS_IN_FLIGHT = {"dataset-import-job": 5, "batch-inference-job": 5, "solution-version": 20}
 MAX_TAGS = 50
+MAX_NUM_RESULTS = 500
+# CreateSolution/UpdateSolution: rate(N day|days) with N from 1 to 30 (the model checks the shape).
+MAX_TRAINING_INTERVAL_DAYS = 30
+# The one recipe that supports performIncrementalUpdate; the engine does not train it.
+SEMANTIC_SIMILARITY = "arn:aws:personalize:::recipe/aws-semantic-similarity"
+
+# Domain use cases [§4.1]: ListRecipes lists them, but only recommenders (not implemented) use them.
+DOMAIN_RECIPES = {
+    "ECOMMERCE": ("aws-ecomm-customers-who-viewed-x-also-viewed", "aws-ecomm-frequently-bought-together",
+                  "aws-ecomm-popular-items-by-purchases", "aws-ecomm-popular-items-by-views",
+                  "aws-ecomm-recommended-for-you"),
+    "VIDEO_ON_DEMAND": ("aws-vod-because-you-watched-x", "aws-vod-more-like-x", "aws-vod-most-popular",
+                        "aws-vod-top-picks", "aws-vod-trending-now"),
+}
+_DOMAIN_OF = {f"arn:aws:personalize:::recipe/{name}": domain
+              for domain, names in DOMAIN_RECIPES.items() for name in names}
+# Recipes are built in: their timestamps are the service's launch, a fixed point in time.
+_RECIPE_EPOCH = 1543622400.0
 
 
 class ServiceError(Exception):
@@ -69,6 +91,83 @@ def in_use(message: str) -> ServiceError:
     return ServiceError("ResourceInUseException", message)
 
 
+def already_exists(message: str) -> ServiceError:
+    return ServiceError("ResourceAlreadyExistsException", message)
+
+
+def limit_exceeded(message: str) -> ServiceError:
+    return ServiceError("LimitExceededException", message)
+
+
+# ---- the service model's constraints ------------------------------------------------------------
+# botocore checks required members, types and minimums client-side; maximums, patterns and enums are
+# the server's, answered in AWS's validation wording as InvalidInputException (the service has no
+# ValidationException).
+
+
+@functools.cache
+def _service_model():
+    return botocore.session.get_session().get_service_model("personalize")
+
+
+# Java regex classes Python's re lacks. \p{L}/\p{Z}/\p{N} appear only inside the tag pattern's character
+# class: each stands for a noncharacter, and a value's letters, separators and numbers are mapped onto
+# those before matching (anything else that is a stand-in is mapped to one that matches nothing).
+_STAND_INS = {"L": "\ufdd0", "Z": "\ufdd1", "N": "\ufdd2"}
+
+
+@functools.cache
+def _matcher(pattern: str) -> Callable[[str], bool]:
+    # Java's \d, \w and \s are ASCII-only.
+    translated = pattern.replace(r"\p{ASCII}", r"[\x00-\x7F]")
+    if not re.search(r"\\p\{[LZN]\}", translated):
+        regex = re.compile(translated, re.ASCII)
+        return lambda value: regex.fullmatch(value) is not None
+    regex = re.compile(re.sub(r"\\p\{([LZN])\}", lambda m: _STAND_INS[m[1]], translated), re.ASCII)
+
+    def matches(value: str) -> bool:
+        mapped = "".join(_STAND_INS.get(unicodedata.category(c)[0], "\ufdd3" if c in _STAND_INS.values() else c)
+                         for c in value)
+        return regex.fullmatch(mapped) is not None
+
+    return matches
+
+
+def constraint_errors(shape, value, path: str = "") -> Iterator[str]:
+    """AWS-worded violations of the model's max/min, pattern and enum constraints in ``value``."""
+    meta, kind = shape.metadata, shape.type_name
+    shown = "Value" if meta.get("sensitive") or kind in ("list", "map") else f"Value '{value}'"
+    where = f"{shown} at '{path}' failed to satisfy constraint: Member must"
+    if kind == "structure":
+        for name, member in shape.members.items():
+            if value.get(name) is not None:
+                yield from constraint_errors(member, value[name], f"{path}.{name}" if path else name)
+    elif kind == "list":
+        for i, item in enumerate(value, 1):
+            yield from constraint_errors(shape.member, item, f"{path}.{i}.member")
+    elif kind == "map":
+        for key, item in value.items():
+            yield from constraint_errors(shape.key, key, f"{path}.{key}.key")
+            yield from constraint_errors(shape.value, item, f"{path}.{key}.value")
+    if kind in ("string", "list", "map"):
+        measure, size = "length", len(value)
+    elif kind in ("integer", "long", "float", "double"):
+        measure, size = "value", value
+    else:
+        return
+    if "min" in meta and size < meta["min"]:
+        yield f"{where} have {measure} greater than or equal to {meta['min']}"
+    if "max" in meta and size > meta["max"]:
+        yield f"{where} have {measure} less than or equal to {meta['max']}"
+    if "enum" in meta and value not in meta["enum"]:
+        yield f"{where} satisfy enum value set: [{', '.join(meta['enum'])}]"
+    if "pattern" in meta and not _matcher(meta["pattern"])(value):
+        yield f"{where} satisfy regular expression pattern: {meta['pattern']}"
+
+
+# ---- resource types ----------------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class Kind:
     name: str  # catalog kind, also the resource type in its ARN
@@ -82,6 +181,8 @@ class Kind:
     has_status: bool = True
     taggable: bool = True
     worker: bool = False  # created by a worker process rather than by time
+    update_key: str | None = None  # the latest<X>Update summary an Update<op> call starts
+    creatable: bool = True  # False: the engine cannot create these; List answers truthfully, empty
 
 
 KINDS = {
@@ -91,10 +192,12 @@ KINDS = {
              ("failureReason", "domain")),
         Kind("schema", "Schema", "schemaArn", "schema", "schemas", None, ("domain",),
              has_status=False, taggable=False),
-        Kind("dataset", "Dataset", "datasetArn", "dataset", "datasets", "datasetGroupArn", ("datasetType",)),
+        Kind("dataset", "Dataset", "datasetArn", "dataset", "datasets", "datasetGroupArn", ("datasetType",),
+             update_key="latestDatasetUpdate"),
         Kind("dataset-import-job", "DatasetImportJob", "datasetImportJobArn", "datasetImportJob",
              "datasetImportJobs", "datasetArn", ("failureReason", "importMode"), name_key="jobName", worker=True),
-        Kind("solution", "Solution", "solutionArn", "solution", "solutions", "datasetGroupArn", ("recipeArn",)),
+        Kind("solution", "Solution", "solutionArn", "solution", "solutions", "datasetGroupArn", ("recipeArn",),
+             update_key="latestSolutionUpdate"),
         Kind("solution-version", "SolutionVersion", "solutionVersionArn", "solutionVersion", "solutionVersions",
              "solutionArn", ("trainingMode", "trainingType", "failureReason"), worker=True),
         Kind("filter", "Filter", "filterArn", "filter", "Filters", "datasetGroupArn",
@@ -103,31 +206,37 @@ KINDS = {
              "batchInferenceJobs", "solutionVersionArn", ("failureReason", "solutionVersionArn",
                                                           "batchInferenceJobMode"),
              name_key="jobName", worker=True),
-        Kind("campaign", "Campaign", "campaignArn", "campaign", "campaigns", "solutionArn", ("failureReason",)),
+        Kind("campaign", "Campaign", "campaignArn", "campaign", "campaigns", "solutionArn", ("failureReason",),
+             update_key="latestCampaignUpdate"),
         Kind("event-tracker", "EventTracker", "eventTrackerArn", "eventTracker", "eventTrackers", "datasetGroupArn",
              ()),
+        Kind("recommender", "Recommender", "recommenderArn", "recommender", "recommenders", "datasetGroupArn", (),
+             creatable=False),
+        Kind("metric-attribution", "MetricAttribution", "metricAttributionArn", "metricAttribution",
+             "metricAttributions", "datasetGroupArn", (), creatable=False),
+        Kind("batch-segment-job", "BatchSegmentJob", "batchSegmentJobArn", "batchSegmentJob", "batchSegmentJobs",
+             "solutionVersionArn", (), name_key="jobName", creatable=False),
+        Kind("dataset-export-job", "DatasetExportJob", "datasetExportJobArn", "datasetExportJob",
+             "datasetExportJobs", "datasetArn", (), name_key="jobName", creatable=False),
+        Kind("data-deletion-job", "DataDeletionJob", "dataDeletionJobArn", "dataDeletionJob", "dataDeletionJobs",
+             "datasetGroupArn", (), name_key="jobName", creatable=False),
     )
 }
 _BY_OP = {k.op: k for k in KINDS.values()}
 _BY_LIST_OP = {f"{k.op}s": k for k in KINDS.values()}
-
-
-def kind_of(arn: str) -> Kind | None:
-    """The kind named by an ARN (``...:solution/x/abcd1234`` is a solution version)."""
-    resource = arn.split(":", 5)[-1] if arn.count(":") >= 5 else ""
-    head, _, rest = resource.partition("/")
-    if head == "solution" and "/" in rest:
-        return KINDS["solution-version"]
-    return KINDS.get(head)
+# The kind each List* parent parameter names.
+_PARENT_KINDS = {"datasetGroupArn": "dataset-group", "datasetArn": "dataset", "solutionArn": "solution",
+                 "solutionVersionArn": "solution-version"}
 
 
 class LocalPersonalize:
     def __init__(self, root: str | Path, store_config: dict, *, region: str = "us-east-1",
-                 transition_seconds: float = 0.0):
+                 transition_seconds: float = 0.0, service_model=None):
         self.root = Path(root)
         self.region = region
         self.store_config = store_config
         self.transition_seconds = transition_seconds
+        self.service_model = service_model or _service_model()
         self.catalog = Catalog(self.root / "catalog.db")
         self.data = DataStore(self.root)
 
@@ -135,28 +244,38 @@ class LocalPersonalize:
     def arn(self, resource: str) -> str:
         return f"arn:aws:personalize:{self.region}:{ACCOUNT_ID}:{resource}"
 
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Txn]:
+        """A catalog transaction that sees this region's resources only, after pending transitions."""
+        with self.catalog.transaction(scope=self.arn("")) as txn:
+            self._refresh(txn)
+            yield txn
+
     def handle(self, operation: str, params: dict) -> dict:
-        if operation.startswith("Describe") and operation[8:] in _BY_OP:
-            return self._describe(_BY_OP[operation[8:]], params)
-        if operation.startswith("List") and operation[4:] in _BY_LIST_OP:
-            return self._list(_BY_LIST_OP[operation[4:]], params)
-        if operation.startswith("Delete") and operation[6:] in _BY_OP:
-            return self._delete(_BY_OP[operation[6:]], params)
+        action = self._route(operation)
+        errors = list(constraint_errors(self.service_model.operation_model(operation).input_shape, params))
+        if errors:
+            count = f"{len(errors)} validation error{'s' if len(errors) > 1 else ''}"
+            raise invalid(f"{count} detected: {'; '.join(errors)}")
+        return action(params)
+
+    def _route(self, operation: str) -> Callable[[dict], dict]:
+        generic = re.fullmatch(r"(Describe|List|Delete)(\w+)", operation)
+        if generic:
+            verb, noun = generic.groups()
+            kind = _BY_LIST_OP.get(noun) if verb == "List" else _BY_OP.get(noun)
+            if kind is not None and (verb == "List" or kind.creatable):
+                return functools.partial(getattr(self, f"_{verb.lower()}"), kind)
         method = getattr(self, "op_" + re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower(), None)
         if method is None:
             raise NotImplementedError(f"The local Personalize engine does not implement {operation}.")
-        return method(params)
+        return method
 
     def _refresh(self, txn: Txn) -> None:
         """Apply the transitions that time and dead workers have brought about."""
         now = time.time()
-        gone = txn.advance_timed(
-            now, half_way=_half_way,
-            done={"CREATE PENDING": "ACTIVE", "CREATE IN_PROGRESS": "ACTIVE", "CREATE STOPPING": "CREATE STOPPED",
-                  "DELETE PENDING": None, "DELETE IN_PROGRESS": None},
-        )
-        for res in gone:
-            self._after_delete(txn, res)
+        for res in txn.timed():
+            self._advance(txn, res, now)
         for kind in (k for k in KINDS.values() if k.worker):
             for res in txn.find(kind.name, statuses=(*CREATING, "CREATE STOPPING")):
                 pid = res.internal.get("pid")
@@ -166,19 +285,50 @@ class LocalPersonalize:
                         f"The local engine's worker (pid {pid}) exited before finishing; "
                         f"see {res.internal.get('log')}."
                     )
-                    txn.save(res)
+                    txn.save(res, now)
+
+    def _advance(self, txn: Txn, res: Resource, now: float) -> None:
+        """One timed transition: a status change (PENDING -> IN_PROGRESS half way), or an update's."""
+        started = res.internal.get("transition_started", res.updated)
+        done, half_way = now >= res.due, now >= started + (res.due - started) / 2
+        if "update" in res.internal:  # the resource stays as it is; its latest<X>Update moves
+            summary = res.body[KINDS[res.kind].update_key]
+            if done:
+                summary["status"], res.due = "ACTIVE", None
+                res.body.update(res.internal.pop("update"))
+            elif half_way and summary["status"] == "CREATE PENDING":
+                summary["status"] = "CREATE IN_PROGRESS"
+            else:
+                return
+            summary["lastUpdatedDateTime"] = now
+        elif done:
+            final = _TRANSITION_END.get(res.status or "", res.status)
+            if final is None:
+                txn.remove(res.arn)
+                self._after_delete(txn, res)
+                return
+            res.status, res.due = final, None
+        elif half_way and (middle := _half_way(res)):
+            res.status = middle
+        else:
+            return
+        txn.save(res, now)
 
     def _get(self, txn: Txn, arn: str, kind: str | None = None) -> Resource:
-        if len(arn) > 256 or not ARN_RE.match(arn):
-            raise invalid(f"Invalid ARN {arn!r}: expected arn:<partition>:personalize:<region>:<account>:<resource>.")
         res = txn.get(arn)
         if res is None or (kind is not None and res.kind != kind):
             raise not_found(arn)
         return res
 
-    def _require_active(self, res: Resource, what: str) -> None:
+    @staticmethod
+    def _require_active(res: Resource, what: str) -> None:
         if res.status != "ACTIVE":
             raise in_use(f"{what} {res.arn} is not ACTIVE (status: {res.status}).")
+
+    @staticmethod
+    def _require_no_update(res: Resource) -> None:
+        if "update" in res.internal:
+            raise in_use(f"The resource {res.arn} has an update in progress.")
 
     def _payload(self, kind: Kind, res: Resource, fields: tuple[str, ...] | None = None) -> dict:
         out = {kind.arn_key: res.arn, "creationDateTime": res.created, "lastUpdatedDateTime": res.updated}
@@ -191,14 +341,16 @@ class LocalPersonalize:
         return out
 
     def _new(self, txn: Txn, kind: str, arn: str, name: str, parent: str | None, body: dict,
-             tags: list[dict] | None = None, internal: dict | None = None) -> Resource:
-        if txn.get(arn) is not None:
-            raise ServiceError("ResourceAlreadyExistsException", f"The resource {arn} already exists.")
-        now = time.time()
+             tags: list[dict] | None = None) -> Resource:
         spec = KINDS[kind]
+        # Names are unique per resource type in an account and region (ARNs mostly derive from them).
+        twin = (txn.find(kind, name=name) if name else None) or [txn.get(arn)]
+        if twin[0] is not None:
+            raise already_exists(f"The {spec.op} {name or arn} already exists ({twin[0].arn}).")
+        now = time.time()
         res = Resource(arn=arn, kind=kind, name=name, parent=parent,
                        status="CREATE PENDING" if spec.has_status else None,
-                       created=now, updated=now, body=body, internal=internal or {})
+                       created=now, updated=now, body=body)
         if spec.has_status and not spec.worker:
             res.due = now + self.transition_seconds
             res.internal["transition_started"] = now
@@ -206,6 +358,18 @@ class LocalPersonalize:
         if tags:
             self._tag(txn, res, tags)
         return res
+
+    def _start_update(self, txn: Txn, res: Resource, summary: dict, apply: dict) -> None:
+        """Begin an Update<X>: its latest<X>Update goes CREATE PENDING -> IN_PROGRESS -> ACTIVE with time,
+        and ``apply`` takes effect on the resource when it is ACTIVE (until then the old settings hold)."""
+        now = time.time()
+        res.body[KINDS[res.kind].update_key] = {
+            **{k: v for k, v in summary.items() if v is not None},
+            "status": "CREATE PENDING", "creationDateTime": now, "lastUpdatedDateTime": now,
+        }
+        res.internal.update(update=apply, transition_started=now)
+        res.due = now + self.transition_seconds
+        txn.save(res, now)
 
     def _start_worker(self, txn: Txn, res: Resource) -> None:
         logs = self.root / "logs"
@@ -220,32 +384,32 @@ class LocalPersonalize:
         _CHILDREN.append(proc)
         res.internal.update(pid=proc.pid, log=str(log), store=self.store_config,
                             pending_seconds=self.transition_seconds)
-        txn.save(res)
+        txn.save(res, res.created)
 
-    def _check_in_flight_quota(self, txn: Txn, kind: str) -> None:
+    @staticmethod
+    def _check_in_flight_quota(txn: Txn, kind: str) -> None:
         limit = MAX_JOBS_IN_FLIGHT[kind]
         if len(txn.find(kind, statuses=CREATING)) >= limit:
-            raise ServiceError("LimitExceededException",
-                               f"More than {limit} resources with PENDING or IN_PROGRESS status.")
+            raise limit_exceeded(f"More than {limit} resources with PENDING or IN_PROGRESS status.")
 
     # ---- generic describe / list / delete ----------------------------------------------------
     def _describe(self, kind: Kind, params: dict) -> dict:
-        with self.catalog.transaction() as txn:
-            self._refresh(txn)
+        with self.transaction() as txn:
             res = self._get(txn, params[kind.arn_key], kind.name)
-            return {kind.wrapper: self._payload(kind, res)}
+            out = self._payload(kind, res)
+            if kind.name == "solution" and (versions := txn.find("solution-version", res.arn)):
+                out["latestSolutionVersion"] = self._payload(
+                    KINDS["solution-version"], versions[0], KINDS["solution-version"].summary)
+            return {kind.wrapper: out}
 
     def _list(self, kind: Kind, params: dict) -> dict:
         max_results = params.get("maxResults", 100)
-        if not 1 <= max_results <= 100:
-            raise invalid("maxResults must be between 1 and 100.")
         offset = _decode_token(params.get("nextToken"), kind.name)
-        with self.catalog.transaction() as txn:
-            self._refresh(txn)
+        with self.transaction() as txn:
             parent = params.get(kind.list_parent) if kind.list_parent else None
-            if parent is not None and txn.get(parent) is None:
-                raise not_found(parent)
-            found = txn.find(kind.name, parent)
+            if parent is not None:
+                self._get(txn, parent, _PARENT_KINDS[kind.list_parent])
+            found = txn.find(kind.name, parent) if kind.creatable else []
         page = found[offset : offset + max_results]
         out: dict = {kind.list_key: [self._payload(kind, r, kind.summary) for r in page]}
         if offset + max_results < len(found):
@@ -254,14 +418,14 @@ class LocalPersonalize:
 
     def _delete(self, kind: Kind, params: dict) -> dict:
         arn = params[kind.arn_key]
-        with self.catalog.transaction() as txn:
-            self._refresh(txn)
+        with self.transaction() as txn:
             res = self._get(txn, arn, kind.name)
             if kind.has_status:
                 if res.status in DELETING:
                     raise in_use(f"The resource {arn} is already being deleted.")
                 if res.status not in DELETABLE:
                     raise in_use(f"The resource {arn} can't be deleted while its status is {res.status}.")
+            self._require_no_update(res)
             blocker = self._delete_blocker(txn, res)
             if blocker:
                 raise in_use(blocker)
@@ -271,21 +435,19 @@ class LocalPersonalize:
             now = time.time()
             res.status, res.due = "DELETE PENDING", now + self.transition_seconds
             res.internal["transition_started"] = now
-            txn.save(res)
+            txn.save(res, now)
         return {}
 
     def _delete_blocker(self, txn: Txn, res: Resource) -> str | None:
         """Why the service refuses to delete this resource now (deletion order), or None."""
-
-        def live(kind: str, parent: str | None = None, statuses: tuple[str, ...] | None = None) -> list[Resource]:
-            return txn.find(kind, parent, statuses=statuses)
-
+        live = txn.find
         if res.kind == "dataset-group":
             children = [r.arn for k in ("dataset", "solution", "event-tracker", "filter") for r in live(k, res.arn)]
             if children:
                 return f"Dataset group {res.arn} still has resources; delete them first: {', '.join(children)}"
         elif res.kind == "schema":
-            users = [d.arn for d in live("dataset") if d.body.get("schemaArn") == res.arn]
+            users = [d.arn for d in live("dataset") if res.arn in (
+                d.body.get("schemaArn"), d.internal.get("update", {}).get("schemaArn"))]
             if users:
                 return f"Schema {res.arn} is in use by dataset(s): {', '.join(users)}"
         elif res.kind == "dataset":
@@ -293,18 +455,18 @@ class LocalPersonalize:
             blockers = [f.arn for f in live("filter", group)]
             if res.body["datasetType"] == "INTERACTIONS":
                 blockers += [t.arn for t in live("event-tracker", group)]
-            blockers += [j.arn for j in live("dataset-import-job", res.arn, CREATING)]
+            blockers += [j.arn for j in live("dataset-import-job", res.arn, statuses=CREATING)]
             for solution in live("solution", group):
                 for version in live("solution-version", solution.arn):
                     if version.status in CREATING:
                         blockers.append(version.arn)
-                    blockers += [j.arn for j in live("batch-inference-job", version.arn, CREATING)]
-                blockers += [c.arn for c in live("campaign", solution.arn)]
+                    blockers += [j.arn for j in live("batch-inference-job", version.arn, statuses=CREATING)]
+                blockers += [c.arn for c in live("campaign", solution.arn, statuses=(*CREATING, "ACTIVE"))]
             if blockers:
                 return f"Dataset {res.arn} can't be deleted while these exist or are in progress: {', '.join(blockers)}"
         elif res.kind == "solution":
             blockers = [c.arn for c in live("campaign", res.arn)]
-            blockers += [v.arn for v in live("solution-version", res.arn, (*CREATING, "CREATE STOPPING"))]
+            blockers += [v.arn for v in live("solution-version", res.arn, statuses=(*CREATING, "CREATE STOPPING"))]
             if blockers:
                 return f"Solution {res.arn} can't be deleted while these exist or are in progress: {', '.join(blockers)}"
         elif res.kind == "filter":
@@ -328,70 +490,97 @@ class LocalPersonalize:
 
     # ---- dataset groups, schemas, datasets, imports ------------------------------------------
     def op_create_dataset_group(self, p: dict) -> dict:
-        name = _name(p["name"])
-        if p.get("roleArn") and not p.get("kmsKeyArn"):
-            raise invalid("roleArn is only valid when also specifying a kmsKeyArn.")
-        with self.catalog.transaction() as txn:
-            self._refresh(txn)
+        if p.get("domain"):
+            raise NotImplementedError("The local Personalize engine does not implement Domain dataset groups "
+                                      "(CreateDatasetGroup with domain).")
+        if bool(p.get("roleArn")) != bool(p.get("kmsKeyArn")):
+            raise invalid("Supplying an IAM role is only valid when also specifying a KMS key, "
+                          "and a KMS key needs a role that can access it.")
+        name = p["name"]
+        with self.transaction() as txn:
             _check_quota(txn.find("dataset-group"), MAX_DATASET_GROUPS,
                          f"More than {MAX_DATASET_GROUPS} dataset groups; delete some and try again.")
-            body = {k: p.get(k) for k in ("roleArn", "kmsKeyArn", "domain")}
+            body = {k: p.get(k) for k in ("roleArn", "kmsKeyArn")}
             res = self._new(txn, "dataset-group", self.arn(f"dataset-group/{name}"), name, None, body, p.get("tags"))
-        return {"datasetGroupArn": res.arn, **({"domain": p["domain"]} if p.get("domain") else {})}
+        return {"datasetGroupArn": res.arn}
 
     def op_create_schema(self, p: dict) -> dict:
-        name = _name(p["name"])
+        if p.get("domain"):
+            raise NotImplementedError("The local Personalize engine does not implement domain schemas "
+                                      "(CreateSchema with domain).")
+        name = p["name"]
         try:
             validation.parse_schema(p["schema"])
         except validation.SchemaValidationError as e:
             raise invalid(str(e)) from None
-        with self.catalog.transaction() as txn:
+        with self.transaction() as txn:
             if len(txn.find("schema")) >= MAX_SCHEMAS:
-                raise ServiceError("LimitExceededException", f"More than {MAX_SCHEMAS} schemas.")
-            res = self._new(txn, "schema", self.arn(f"schema/{name}"), name, None,
-                            {"schema": p["schema"], "domain": p.get("domain")})
+                raise limit_exceeded(f"More than {MAX_SCHEMAS} schemas.")
+            res = self._new(txn, "schema", self.arn(f"schema/{name}"), name, None, {"schema": p["schema"]})
         return {"schemaArn": res.arn}
 
     def op_create_dataset(self, p: dict) -> dict:
-        name = _name(p["name"])
+        name = p["name"]
         dataset_type = p["datasetType"].upper()
         if dataset_type not in validation.DATASET_TYPES:
             raise invalid(f"datasetType must be one of {', '.join(validation.DATASET_TYPES)}.")
-        with self.catalog.transaction() as txn:
-            self._refresh(txn)
+        with self.transaction() as txn:
             group = self._get(txn, p["datasetGroupArn"], "dataset-group")
             self._require_active(group, "Dataset group")
             schema = self._get(txn, p["schemaArn"], "schema")
-            try:
-                validation.check_schema_for_dataset_type(validation.parse_schema(schema.body["schema"]), dataset_type)
-            except validation.SchemaValidationError as e:
-                raise invalid(str(e)) from None
+            _schema_for(schema, dataset_type)
             if any(d.body["datasetType"] == dataset_type for d in txn.find("dataset", group.arn)):
-                raise ServiceError("ResourceAlreadyExistsException",
-                                   f"Dataset group {group.arn} already has a {dataset_type} dataset.")
+                raise already_exists(f"Dataset group {group.arn} already has a {dataset_type} dataset.")
+            body = {"datasetGroupArn": group.arn, "datasetType": dataset_type, "schemaArn": schema.arn,
+                    # The service creates an action event tracker with each Action interactions dataset.
+                    "trackingId": str(uuid.uuid4()) if dataset_type == "ACTION_INTERACTIONS" else None}
             res = self._new(txn, "dataset", self.arn(f"dataset/{group.name}/{dataset_type}"), name, group.arn,
-                            {"datasetGroupArn": group.arn, "datasetType": dataset_type, "schemaArn": schema.arn},
-                            p.get("tags"))
+                            body, p.get("tags"))
         return {"datasetArn": res.arn}
 
+    def op_update_dataset(self, p: dict) -> dict:
+        with self.transaction() as txn:
+            dataset = self._get(txn, p["datasetArn"], "dataset")
+            dataset_type = dataset.body["datasetType"]
+            if dataset_type not in ("ITEMS", "USERS"):
+                raise invalid(f"Only an Items or Users dataset's schema can be replaced, not a {dataset_type} "
+                              "dataset's.")
+            self._require_active(dataset, "Dataset")
+            self._require_no_update(dataset)
+            busy = txn.find("dataset-import-job", dataset.arn, statuses=CREATING)
+            if busy:
+                raise in_use(f"Dataset {dataset.arn} has an import job in progress: {busy[0].arn}")
+            schema = self._get(txn, p["schemaArn"], "schema")
+            if schema.arn == dataset.body["schemaArn"]:
+                raise invalid(f"Dataset {dataset.arn} already uses schema {schema.arn}.")
+            current = validation.parse_schema(self._get(txn, dataset.body["schemaArn"], "schema").body["schema"])
+            try:
+                validation.check_schema_replacement(current, _schema_for(schema, dataset_type))
+            except validation.SchemaValidationError as e:
+                raise invalid(str(e)) from None
+            self._start_update(txn, dataset, {"schemaArn": schema.arn}, {"schemaArn": schema.arn})
+        return {"datasetArn": dataset.arn}
+
     def op_create_dataset_import_job(self, p: dict) -> dict:
-        name = _name(p["jobName"])
+        name = p["jobName"]
         location = p["dataSource"].get("dataLocation", "")
         if not location.startswith("s3://"):
             raise invalid("Invalid Data location.")
+        # Optional in the model, but the service reads S3 with it: every documented call passes one.
+        if not p.get("roleArn"):
+            raise invalid("roleArn is required: Amazon Personalize reads the data from Amazon S3 with this role.")
         mode = p.get("importMode", "FULL")
-        _role(p.get("roleArn"))
-        with self.catalog.transaction() as txn:
-            self._refresh(txn)
+        with self.transaction() as txn:
             dataset = self._get(txn, p["datasetArn"], "dataset")
             self._require_active(dataset, "Dataset")
+            self._require_no_update(dataset)
             if mode == "INCREMENTAL" and not txn.find("dataset-import-job", dataset.arn, statuses=("ACTIVE",)):
                 raise invalid("If you haven't imported bulk records into the dataset previously, "
                               "you can only specify FULL.")
             self._check_in_flight_quota(txn, "dataset-import-job")
             res = self._new(txn, "dataset-import-job", self.arn(f"dataset-import-job/{name}"), name, dataset.arn,
                             {"datasetArn": dataset.arn, "dataSource": {"dataLocation": location},
-                             "roleArn": p.get("roleArn"), "importMode": mode,
+                             "roleArn": p["roleArn"], "importMode": mode,
                              "publishAttributionMetricsToS3": p.get("publishAttributionMetricsToS3", False)},
                             p.get("tags"))
             self._start_worker(txn, res)
@@ -399,17 +588,19 @@ class LocalPersonalize:
 
     # ---- solutions and training -------------------------------------------------------------
     def op_create_solution(self, p: dict) -> dict:
-        name = _name(p["name"])
+        name = p["name"]
         if p.get("performAutoML"):
-            raise invalid("performAutoML is not supported by the local engine; name a recipeArn.")
+            raise NotImplementedError("The local Personalize engine does not implement AutoML "
+                                      "(CreateSolution with performAutoML); name a recipeArn.")
         if not p.get("recipeArn"):
             raise invalid("recipeArn is required when performAutoML is false.")
-        try:
-            recipes.get_recipe(p["recipeArn"])
-        except KeyError:
-            raise not_found(p["recipeArn"]) from None
-        with self.catalog.transaction() as txn:
-            self._refresh(txn)
+        _custom_recipe(p["recipeArn"])
+        if p.get("performIncrementalUpdate") and p["recipeArn"] != SEMANTIC_SIMILARITY:
+            raise invalid("performIncrementalUpdate is supported only for solutions that use the "
+                          "semantic-similarity recipe.")
+        config = p.get("solutionConfig") or {}
+        _check_training_interval(config)
+        with self.transaction() as txn:
             group = self._get(txn, p["datasetGroupArn"], "dataset-group")
             self._require_active(group, "Dataset group")
             _check_quota(txn.find("solution", group.arn), MAX_SOLUTIONS_PER_GROUP,
@@ -419,85 +610,137 @@ class LocalPersonalize:
                 "performHPO": p.get("performHPO", False), "performAutoML": False,
                 # The service defaults to automatic training every 7 days (a cost trap we report faithfully).
                 "performAutoTraining": p.get("performAutoTraining", True),
+                "performIncrementalUpdate": p.get("performIncrementalUpdate", False),
                 "eventType": p.get("eventType"), "solutionConfig": p.get("solutionConfig"),
             }
             res = self._new(txn, "solution", self.arn(f"solution/{name}"), name, group.arn, body, p.get("tags"))
         return {"solutionArn": res.arn}
 
-    def op_create_solution_version(self, p: dict) -> dict:
-        mode = p.get("trainingMode", "FULL")
-        name = _name(p["name"]) if p.get("name") else None
-        with self.catalog.transaction() as txn:
-            self._refresh(txn)
+    def op_update_solution(self, p: dict) -> dict:
+        update = p.get("solutionUpdateConfig") or {}
+        _check_training_interval(update)
+        if p.get("performIncrementalUpdate"):
+            raise invalid("performIncrementalUpdate is supported only for solutions that use the "
+                          "semantic-similarity recipe.")
+        with self.transaction() as txn:
             solution = self._get(txn, p["solutionArn"], "solution")
             self._require_active(solution, "Solution")
+            self._require_no_update(solution)
+            auto = p.get("performAutoTraining", solution.body["performAutoTraining"])
+            summary = {"solutionUpdateConfig": update, "performAutoTraining": auto,
+                       "performIncrementalUpdate": p.get("performIncrementalUpdate", False)}
+            # The new automatic-training schedule and event weights replace the solution's.
+            config = {**(solution.body.get("solutionConfig") or {}), **update}
+            self._start_update(txn, solution, summary, {"performAutoTraining": auto, "solutionConfig": config})
+        return {"solutionArn": solution.arn}
+
+    def op_create_solution_version(self, p: dict) -> dict:
+        mode, base = p.get("trainingMode", "FULL"), None
+        with self.transaction() as txn:
+            solution = self._get(txn, p["solutionArn"], "solution")
+            self._require_active(solution, "Solution")
+            self._require_no_update(solution)
             recipe = recipes.get_recipe(solution.body["recipeArn"])
+            body = {k: solution.body[k] for k in ("recipeArn", "datasetGroupArn", "eventType", "performHPO",
+                                                  "performAutoML", "solutionConfig")}
             if mode == "UPDATE":
                 if not recipe.supports_update:
                     raise invalid(f"trainingMode UPDATE is not supported for recipe {recipe.arn}.")
-                if not [v for v in txn.find("solution-version", solution.arn, statuses=("ACTIVE",))
-                        if v.body["trainingMode"] == "FULL"]:
+                full = [v for v in txn.find("solution-version", solution.arn, statuses=("ACTIVE",))
+                        if v.body["trainingMode"] == "FULL"]
+                if not full:
                     raise invalid("trainingMode UPDATE needs an ACTIVE solution version trained with FULL.")
+                base = full[0].arn
             elif mode != "FULL":
                 raise invalid(f"trainingMode {mode} is not supported for manual training.")
             self._check_in_flight_quota(txn, "solution-version")
-            body = {k: solution.body[k] for k in ("recipeArn", "datasetGroupArn", "eventType", "performHPO",
-                                                  "performAutoML", "solutionConfig")}
             body.update(solutionArn=solution.arn, trainingMode=mode, trainingType="MANUAL")
             arn = self.arn(f"solution/{solution.name}/{secrets.token_hex(4)}")
-            res = self._new(txn, "solution-version", arn, name or "", solution.arn, body, p.get("tags"))
+            res = self._new(txn, "solution-version", arn, p.get("name", ""), solution.arn, body, p.get("tags"))
+            if base:  # an UPDATE keeps the hyperparameters of the FULL version it updates
+                res.internal["base"] = base
             self._start_worker(txn, res)
         return {"solutionVersionArn": res.arn}
 
     def op_stop_solution_version_creation(self, p: dict) -> dict:
-        with self.catalog.transaction() as txn:
-            self._refresh(txn)
+        with self.transaction() as txn:
             version = self._get(txn, p["solutionVersionArn"], "solution-version")
             if version.status not in CREATING:
                 raise in_use(f"Solution version {version.arn} is not being created (status: {version.status}).")
             pid = version.internal.get("pid")
             if pid and _pid_alive(pid):
                 os.kill(pid, 15)  # AWS bills the training done so far; here it is simply lost
+            now = time.time()
             if version.status == "CREATE PENDING":
                 version.status = "CREATE STOPPED"
             else:  # IN_PROGRESS -> STOPPING -> STOPPED, as the service documents
-                now = time.time()
                 version.status, version.due = "CREATE STOPPING", now + self.transition_seconds
                 version.internal["transition_started"] = now
-            txn.save(version)
+            txn.save(version, now)
         return {}
 
     def op_get_solution_metrics(self, p: dict) -> dict:
-        with self.catalog.transaction() as txn:
-            self._refresh(txn)
+        with self.transaction() as txn:
             version = self._get(txn, p["solutionVersionArn"], "solution-version")
             self._require_active(version, "Solution version")
         return {"solutionVersionArn": version.arn, "metrics": version.internal.get("metrics", {})}
 
-    def op_create_campaign(self, p: dict) -> dict:
-        name = _name(p["name"])
-        with self.catalog.transaction() as txn:
-            self._refresh(txn)
-            version = self._get(txn, p["solutionVersionArn"], "solution-version")
+    # ---- campaigns and event trackers --------------------------------------------------------
+    def _deployable(self, txn: Txn, arn: str, config: dict | None) -> Resource:
+        """The solution version a campaign deploys: an ACTIVE one, or a solution's newest as <solution>/$LATEST."""
+        latest = arn.endswith("/$LATEST")
+        if (config or {}).get("syncWithLatestSolutionVersion") and not latest:
+            raise invalid("syncWithLatestSolutionVersion needs solutionVersionArn in SolutionArn/$LATEST format.")
+        if not latest:
+            version = self._get(txn, arn, "solution-version")
             self._require_active(version, "Solution version")
+            return version
+        solution = self._get(txn, arn.removesuffix("/$LATEST"), "solution")
+        active = txn.find("solution-version", solution.arn, statuses=("ACTIVE",))
+        if not active:
+            raise in_use(f"Solution {solution.arn} has no ACTIVE solution version to deploy.")
+        return active[0]
+
+    def op_create_campaign(self, p: dict) -> dict:
+        name = p["name"]
+        with self.transaction() as txn:
+            version = self._deployable(txn, p["solutionVersionArn"], p.get("campaignConfig"))
             group = version.body["datasetGroupArn"]
             _check_quota([c for s in txn.find("solution", group) for c in txn.find("campaign", s.arn)],
                          MAX_CAMPAIGNS_PER_GROUP, "Cannot create a campaign. More than 5 resources in ACTIVE state. "
                                                   "Please delete some and try again.")
-            body = {"solutionVersionArn": version.arn, "minProvisionedTPS": p.get("minProvisionedTPS", 1),
+            body = {"solutionVersionArn": p["solutionVersionArn"], "minProvisionedTPS": p.get("minProvisionedTPS", 1),
                     "campaignConfig": p.get("campaignConfig")}
             res = self._new(txn, "campaign", self.arn(f"campaign/{name}"), name, version.parent, body, p.get("tags"))
         return {"campaignArn": res.arn}
 
+    def op_update_campaign(self, p: dict) -> dict:
+        with self.transaction() as txn:
+            campaign = self._get(txn, p["campaignArn"], "campaign")
+            if campaign.status not in ("ACTIVE", "CREATE FAILED"):
+                raise in_use(f"Campaign {campaign.arn} can be updated only when ACTIVE or CREATE FAILED "
+                             f"(status: {campaign.status}).")
+            self._require_no_update(campaign)
+            changes = {k: p[k] for k in ("solutionVersionArn", "minProvisionedTPS", "campaignConfig") if k in p}
+            config = changes.get("campaignConfig", campaign.body.get("campaignConfig"))
+            version = self._deployable(txn, changes.get("solutionVersionArn", campaign.body["solutionVersionArn"]),
+                                       config)
+            if version.parent != campaign.parent:
+                raise invalid(f"Campaign {campaign.arn} deploys solution {campaign.parent}; "
+                              f"{version.arn} belongs to another solution.")
+            summary = {k: changes.get(k, campaign.body.get(k)) for k in ("solutionVersionArn", "minProvisionedTPS",
+                                                                        "campaignConfig")}
+            self._start_update(txn, campaign, summary, changes)
+        return {"campaignArn": campaign.arn}
+
     def op_create_event_tracker(self, p: dict) -> dict:
-        name = _name(p["name"])
-        with self.catalog.transaction() as txn:
-            self._refresh(txn)
+        name = p["name"]
+        with self.transaction() as txn:
             group = self._get(txn, p["datasetGroupArn"], "dataset-group")
             self._require_active(group, "Dataset group")
             if txn.find("event-tracker", group.arn):
-                raise ServiceError("ResourceAlreadyExistsException",
-                                   f"Dataset group {group.arn} already has an event tracker.")
+                raise already_exists(f"Dataset group {group.arn} already has an event tracker; "
+                                     "only one can be associated with a dataset group.")
             tracking_id = str(uuid.uuid4())
             body = {"datasetGroupArn": group.arn, "trackingId": tracking_id, "accountId": ACCOUNT_ID}
             res = self._new(txn, "event-tracker", self.arn(f"event-tracker/{secrets.token_hex(4)}"), name, group.arn,
@@ -506,40 +749,32 @@ class LocalPersonalize:
 
     # ---- filters and batch inference --------------------------------------------------------
     def op_create_filter(self, p: dict) -> dict:
-        name = _name(p["name"])
-        try:
-            parsed = filters.parse_filter(p["filterExpression"])
-        except filters.FilterExpressionError as e:
-            raise invalid(str(e)) from None
-        with self.catalog.transaction() as txn:
-            self._refresh(txn)
+        name = p["name"]
+        parsed = _parsed_filter(p["filterExpression"])
+        with self.transaction() as txn:
             group = self._get(txn, p["datasetGroupArn"], "dataset-group")
             self._require_active(group, "Dataset group")
+            schemas = {validation.dataset_label(d.body["datasetType"]): validation.parse_schema(
+                self._get(txn, d.body["schemaArn"], "schema").body["schema"]) for d in txn.find("dataset", group.arn)}
             try:
-                parsed.check_against_datasets(self._group_fields(txn, group.arn))
+                parsed.check_against_datasets(schemas)
             except filters.FilterExpressionError as e:
                 raise invalid(str(e)) from None
-            _check_quota(txn.find("filter", group.arn), MAX_FILTERS_PER_GROUP,
+            existing = txn.find("filter", group.arn)
+            _check_quota(existing, MAX_FILTERS_PER_GROUP,
                          f"More than {MAX_FILTERS_PER_GROUP} filters in dataset group {group.arn}.")
+            fields = parsed.fields.union(*(filters.parse_filter(f.body["filterExpression"]).fields
+                                           for f in existing if f.status not in DELETING))
+            if len(fields) > filters.MAX_DISTINCT_FIELDS_PER_GROUP:
+                raise limit_exceeded(
+                    f"The filters of dataset group {group.arn} would use {len(fields)} distinct dataset fields; "
+                    f"the maximum is {filters.MAX_DISTINCT_FIELDS_PER_GROUP}.")
             res = self._new(txn, "filter", self.arn(f"filter/{name}"), name, group.arn,
                             {"datasetGroupArn": group.arn, "filterExpression": p["filterExpression"]}, p.get("tags"))
         return {"filterArn": res.arn}
 
-    def _group_fields(self, txn: Txn, group_arn: str) -> dict[str, set[str]]:
-        """Field names per dataset of a group, keyed as filter expressions name datasets."""
-        names = {"INTERACTIONS": "Interactions", "ITEMS": "Items", "USERS": "Users"}
-        fields = {}
-        for dataset in txn.find("dataset", group_arn):
-            if dataset.body["datasetType"] in names:
-                schema = txn.get(dataset.body["schemaArn"])
-                if schema is not None:
-                    parsed = validation.parse_schema(schema.body["schema"])
-                    fields[names[dataset.body["datasetType"]]] = set(parsed.field_names)
-        return fields
-
     def op_create_batch_inference_job(self, p: dict) -> dict:
-        name = _name(p["jobName"])
-        _role(p["roleArn"])
+        name = p["jobName"]
         input_path = p["jobInput"]["s3DataSource"]["path"]
         output_path = p["jobOutput"]["s3DataDestination"]["path"]
         for label, path in (("input", input_path), ("output", output_path)):
@@ -548,19 +783,26 @@ class LocalPersonalize:
         if input_path.rstrip("/") == output_path.rstrip("/"):
             raise invalid("Invalid S3 output path")
         num_results = p.get("numResults", 25)
-        if not 1 <= num_results <= 500:
-            raise invalid("numResults must be between 1 and 500.")
-        if p.get("batchInferenceJobMode", "BATCH_INFERENCE") != "BATCH_INFERENCE":
-            raise invalid("The local engine supports batchInferenceJobMode BATCH_INFERENCE only.")
-        with self.catalog.transaction() as txn:
-            self._refresh(txn)
+        if not 1 <= num_results <= MAX_NUM_RESULTS:
+            raise invalid(f"numResults must be between 1 and {MAX_NUM_RESULTS}.")
+        with self.transaction() as txn:
             version = self._get(txn, p["solutionVersionArn"], "solution-version")
             self._require_active(version, "Solution version")
+            recipe = recipes.get_recipe(version.body["recipeArn"])
+            if recipe.batch_input is None:
+                raise invalid(f"You can't get batch recommendations with the {recipe.name} recipe.")
+            if p.get("batchInferenceJobMode", "BATCH_INFERENCE") != "BATCH_INFERENCE":
+                if recipe.name != "aws-similar-items":
+                    raise invalid("Theme generation (batchInferenceJobMode THEME_GENERATION) is available only "
+                                  "for solution versions of the Similar-Items recipe.")
+                raise NotImplementedError("The local Personalize engine does not implement theme generation "
+                                          "(CreateBatchInferenceJob with batchInferenceJobMode THEME_GENERATION).")
             if p.get("filterArn"):
                 flt = self._get(txn, p["filterArn"], "filter")
                 self._require_active(flt, "Filter")
                 if flt.parent != version.body["datasetGroupArn"]:
                     raise invalid(f"Filter {flt.arn} belongs to another dataset group than the solution version.")
+                _check_filter_fits(filters.parse_filter(flt.body["filterExpression"]), recipe)
             self._check_in_flight_quota(txn, "batch-inference-job")
             body = {
                 "solutionVersionArn": version.arn, "filterArn": p.get("filterArn"), "numResults": num_results,
@@ -577,53 +819,62 @@ class LocalPersonalize:
     def _tag(self, txn: Txn, res: Resource, tags: list[dict]) -> None:
         if not KINDS[res.kind].taggable:
             raise invalid(f"Resources of type {res.kind} can't be tagged.")
-        new = {}
-        for tag in tags:
-            key, value = tag["tagKey"], tag.get("tagValue", "")
-            if not (1 <= len(key) <= 128) or len(value) > 256 or not TAG_RE.match(key) or not TAG_RE.match(value):
-                raise invalid(f"Invalid tag {key!r}={value!r}.")
-            new[key] = value
+        new = {tag["tagKey"]: tag["tagValue"] for tag in tags}
+        reserved = [k for k, v in new.items() if k.lower().startswith("aws:") or v.lower().startswith("aws:")]
+        if reserved:
+            raise invalid(f"Tag {reserved[0]!r}: the aws: prefix is reserved for AWS use in tag keys and values.")
         if len({**txn.tags(res.arn), **new}) > MAX_TAGS:
-            raise ServiceError("TooManyTagKeysException",
-                               f"The request contains more than {MAX_TAGS} tag keys that can be associated with a resource.")
+            raise ServiceError("TooManyTagsException",
+                               f"You have exceeded the maximum number of tags you can apply to this resource "
+                               f"({MAX_TAGS} per resource).")
         txn.set_tags(res.arn, new)
 
+    def _taggable(self, txn: Txn, arn: str) -> Resource:
+        res = self._get(txn, arn)
+        if res.status in DELETING:
+            raise in_use(f"The resource {arn} is being deleted.")
+        return res
+
     def op_tag_resource(self, p: dict) -> dict:
-        with self.catalog.transaction() as txn:
-            self._refresh(txn)  # a resource whose deletion has completed is gone here too
-            self._tag(txn, self._get(txn, p["resourceArn"]), p["tags"])
+        with self.transaction() as txn:
+            self._tag(txn, self._taggable(txn, p["resourceArn"]), p["tags"])
         return {}
 
     def op_untag_resource(self, p: dict) -> dict:
-        with self.catalog.transaction() as txn:
-            self._refresh(txn)
-            res = self._get(txn, p["resourceArn"])
-            txn.remove_tags(res.arn, p["tagKeys"])
+        if len(set(p["tagKeys"])) > MAX_TAGS:
+            raise ServiceError("TooManyTagKeysException",
+                               f"The request contains more tag keys than can be associated with a resource "
+                               f"({MAX_TAGS} tag keys per resource).")
+        with self.transaction() as txn:
+            txn.remove_tags(self._taggable(txn, p["resourceArn"]).arn, p["tagKeys"])
         return {}
 
     def op_list_tags_for_resource(self, p: dict) -> dict:
-        with self.catalog.transaction() as txn:
-            self._refresh(txn)
+        with self.transaction() as txn:
             res = self._get(txn, p["resourceArn"])
             return {"tags": [{"tagKey": k, "tagValue": v} for k, v in txn.tags(res.arn).items()]}
 
     def op_list_recipes(self, p: dict) -> dict:
         max_results = p.get("maxResults", 100)
-        if not 1 <= max_results <= 100:
-            raise invalid("maxResults must be between 1 and 100.")
         offset = _decode_token(p.get("nextToken"), "recipe")
-        found = list(recipes.RECIPES.values()) if not p.get("domain") else []
-        out: dict = {"recipes": [_recipe_summary(r) for r in found[offset : offset + max_results]]}
+        domain = p.get("domain")
+        found = [] if domain else [_recipe_summary(r.name, r.arn) for r in recipes.RECIPES.values()]
+        found += [_recipe_summary(arn.rsplit("/", 1)[1], arn, d) for arn, d in _DOMAIN_OF.items() if domain in (None, d)]
+        out: dict = {"recipes": found[offset : offset + max_results]}
         if offset + max_results < len(found):
             out["nextToken"] = _encode_token(offset + max_results, "recipe")
         return out
 
     def op_describe_recipe(self, p: dict) -> dict:
+        arn = p["recipeArn"]
+        if arn in _DOMAIN_OF:
+            return {"recipe": {**_recipe_summary(arn.rsplit("/", 1)[1], arn, _DOMAIN_OF[arn]),
+                               "description": f"A {_DOMAIN_OF[arn]} domain use case, for recommenders."}}
         try:
-            recipe = recipes.get_recipe(p["recipeArn"])
+            recipe = recipes.get_recipe(arn)
         except KeyError:
-            raise not_found(p["recipeArn"]) from None
-        return {"recipe": {**_recipe_summary(recipe), "algorithmArn": recipe.algorithm_arn,
+            raise not_found(arn) from None
+        return {"recipe": {**_recipe_summary(recipe.name, recipe.arn), "algorithmArn": recipe.algorithm_arn,
                            "featureTransformationArn": recipe.feature_transformation_arn,
                            "description": recipe.description, "recipeType": recipe.recipe_type}}
 
@@ -660,18 +911,56 @@ def _pid_alive(pid: int) -> bool:
 def _check_quota(resources: list[Resource], limit: int, message: str) -> None:
     """Quotas count resources that exist; ones being deleted no longer do."""
     if len([r for r in resources if r.status not in DELETING]) >= limit:
-        raise ServiceError("LimitExceededException", message)
+        raise limit_exceeded(message)
 
 
-def _name(name: str) -> str:
-    if not (1 <= len(name) <= 63) or not NAME_RE.match(name):
-        raise invalid(f"Invalid name {name!r}: names match [a-zA-Z0-9][a-zA-Z0-9\\-_]* and have 1 to 63 characters.")
-    return name
+def _schema_for(schema: Resource, dataset_type: str) -> validation.DatasetSchema:
+    """A stored schema, checked for a dataset type as CreateDataset/UpdateDataset do."""
+    parsed = validation.parse_schema(schema.body["schema"])
+    try:
+        validation.check_schema_for_dataset_type(parsed, dataset_type)
+    except validation.SchemaValidationError as e:
+        raise invalid(str(e)) from None
+    return parsed
 
 
-def _role(role_arn: str | None) -> None:
-    if not role_arn or not ROLE_ARN_RE.match(role_arn):
-        raise invalid(f"Invalid roleArn {role_arn!r}: expected arn:aws:iam::<12-digit account>:role/<name>.")
+def _custom_recipe(arn: str) -> None:
+    if arn in _DOMAIN_OF:
+        raise invalid(f"{arn} is a {_DOMAIN_OF[arn]} domain use case; use it with CreateRecommender, "
+                      "not in a solution.")
+    try:
+        recipes.get_recipe(arn)
+    except KeyError:
+        raise not_found(arn) from None
+
+
+def _check_training_interval(config: dict) -> None:
+    expression = (config.get("autoTrainingConfig") or {}).get("schedulingExpression")
+    if expression and not 1 <= int(re.search(r"\d+", expression)[0]) <= MAX_TRAINING_INTERVAL_DAYS:
+        raise invalid(f"Invalid schedulingExpression {expression!r}: the rate must be from 1 to "
+                      f"{MAX_TRAINING_INTERVAL_DAYS} days.")
+
+
+def _parsed_filter(expression: str) -> filters.ParsedFilter:
+    try:
+        return filters.parse_filter(expression)
+    except filters.FilterExpressionError as e:
+        raise invalid(str(e)) from None
+
+
+def _check_filter_fits(parsed: filters.ParsedFilter, recipe: recipes.Recipe) -> None:
+    """A batch inference job recommends items: its filter must filter items, and CurrentItem needs an item input."""
+    if parsed.target != "ItemID":
+        raise invalid(f"The filter filters {parsed.target}s; a batch inference job of recipe {recipe.name} "
+                      "needs an ItemID filter.")
+    if parsed.uses_current_item and recipe.batch_input != "itemId":
+        raise invalid(f"CurrentItem filters apply only to related-items recipes; {recipe.name} is not one.")
+
+
+def _recipe_summary(name: str, arn: str, domain: str | None = None) -> dict:
+    out = {"name": name, "recipeArn": arn, "status": "ACTIVE", "creationDateTime": _RECIPE_EPOCH,
+           "lastUpdatedDateTime": _RECIPE_EPOCH}
+    return {**out, "domain": domain} if domain else out
 
 
 def _encode_token(offset: int, kind: str) -> str:
@@ -688,9 +977,3 @@ def _decode_token(token: str | None, kind: str) -> int:
     except (ValueError, KeyError, TypeError):
         pass
     raise ServiceError("InvalidNextTokenException", "The token is not valid.")
-
-
-def _recipe_summary(recipe: "recipes.Recipe") -> dict:
-    # Recipes are built in: their timestamps are the service's launch, a fixed point in time.
-    return {"name": recipe.name, "recipeArn": recipe.arn, "status": "ACTIVE",
-            "creationDateTime": 1543622400.0, "lastUpdatedDateTime": 1543622400.0}

@@ -54,6 +54,10 @@ class ObjectStore(ABC):
     def config(self) -> dict:
         """Plain, credential-free settings from which ``from_config`` rebuilds this store."""
 
+    @abstractmethod
+    def size(self, uri: str) -> int:
+        """Bytes in an object; FileNotFoundError if it does not exist."""
+
     def exists(self, uri: str) -> bool:
         return uri in self.list(uri)
 
@@ -144,6 +148,12 @@ class LocalObjectStore(ObjectStore):
                     found.append(join_uri(bucket, key))
         return sorted(found)
 
+    def size(self, uri: str) -> int:
+        path = self.path(uri)
+        if not path.is_file():
+            raise FileNotFoundError(f"no object at {uri}")
+        return path.stat().st_size
+
     def delete(self, uri: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             self.path(uri).unlink()
@@ -193,6 +203,15 @@ class S3ObjectStore(ObjectStore):
         for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             found.extend(join_uri(bucket, obj["Key"]) for obj in page.get("Contents", []))
         return sorted(found)
+
+    def size(self, uri: str) -> int:
+        bucket, key = split_uri(uri)
+        try:
+            return self.client.head_object(Bucket=bucket, Key=key)["ContentLength"]
+        except self.client.exceptions.ClientError as e:
+            if e.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
+                raise FileNotFoundError(f"no object at {uri}") from e
+            raise
 
     def delete(self, uri: str) -> None:
         bucket, key = split_uri(uri)

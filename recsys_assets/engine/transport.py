@@ -55,11 +55,13 @@ class LocalTransport:
 def local_client(root: str | Path, store_config: dict, *, region: str = "us-east-1",
                  transition_seconds: float = 0.0, max_attempts: int = 3):
     """A boto3 ``personalize`` client whose requests the local engine under ``root`` answers."""
-    service = LocalPersonalize(root, store_config, region=region, transition_seconds=transition_seconds)
     with _SESSION_LOCK:
         client = _SESSION.client(
             "personalize", region_name=region, **_LOCAL_CREDENTIALS,
             config=Config(retries={"mode": "standard", "max_attempts": max_attempts}),
         )
+    # The client's own service model: the engine checks the same constraints botocore knows.
+    service = LocalPersonalize(root, store_config, region=region, transition_seconds=transition_seconds,
+                               service_model=client.meta.service_model)
     client.meta.events.register("before-send.personalize", LocalTransport(service))
     return client

@@ -179,6 +179,11 @@ def _rules(dataset_type: str) -> _DatasetRules:
         raise SchemaValidationError(message) from None
 
 
+def dataset_label(dataset_type: str) -> str:
+    """The API's spelling of a dataset type (``ITEMS`` -> ``Items``), as filter expressions name datasets."""
+    return _rules(dataset_type).api_name
+
+
 def parse_schema(schema_json: str) -> DatasetSchema:
     """Check the CreateSchema-time rules (those that hold for every dataset type) and parse.
 
@@ -301,6 +306,35 @@ def check_schema_for_dataset_type(schema: DatasetSchema, dataset_type: str) -> N
             else "textual fields are only allowed in Items schemas"
         )
         raise SchemaValidationError(f"{label} schema: {allowed} (found {', '.join(textual)}).")
+
+
+def check_schema_replacement(current: DatasetSchema, new: DatasetSchema) -> None:
+    """Check the UpdateDataset-time rule: may ``new`` replace ``current`` for the data already imported?
+
+    The guide only says a replacement adds columns (new metadata to train or filter on). The emulator
+    reads that strictly (emulator choice): every current field stays with the same type, nullability
+    and ``categorical``/``textual`` flags, and an added field must be nullable, since the records
+    already imported have no value for it.
+    """
+    for old in current.fields:
+        try:
+            f = new.field(old.name)
+        except KeyError:
+            raise SchemaValidationError(
+                f"The new schema drops the field {old.name}; a replacement schema must keep every field "
+                "of the dataset's current schema."
+            ) from None
+        if f != old:
+            raise SchemaValidationError(
+                f"The new schema changes the field {old.name}; a replacement schema must keep each current "
+                "field's type, nullability and categorical/textual attributes."
+            )
+    for f in new.fields:
+        if f.name not in current.field_names and not f.nullable:
+            raise SchemaValidationError(
+                f"The new schema adds the field {f.name} without null in its type; records already imported "
+                "have no value for it, so an added field must be nullable."
+            )
 
 
 # ---------------------------------------------------------------------------------------------

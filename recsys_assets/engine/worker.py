@@ -18,6 +18,8 @@ from recsys_assets.engine import batch, filters, metrics, recipes, storage, vali
 from recsys_assets.engine.catalog import Catalog, Resource, Txn
 from recsys_assets.engine.data import DataStore
 
+# Bulk data per import job [DG:limits].
+MAX_IMPORT_BYTES = {"FULL": 100 * 2**30, "INCREMENTAL": 2**30}
 # Datasets a group's recipes and filters read, keyed by the TrainingData/FilterContext attribute.
 _GROUP_DATASETS = {"INTERACTIONS": "interactions", "ITEMS": "items", "USERS": "users"}
 
@@ -74,12 +76,17 @@ def _wait_for_row(catalog: Catalog, arn: str) -> Resource:
 
 def _group_frames(catalog: Catalog, data: DataStore, group_arn: str) -> dict[str, pd.DataFrame | None]:
     with catalog.connect() as conn:
-        datasets = Txn(conn).find("dataset", group_arn)
+        txn = Txn(conn)
+        datasets = [(d, txn.get(d.body["schemaArn"])) for d in txn.find("dataset", group_arn)]
     frames: dict[str, pd.DataFrame | None] = {attr: None for attr in _GROUP_DATASETS.values()}
-    for dataset in datasets:
+    for dataset, schema in datasets:
         attr = _GROUP_DATASETS.get(dataset.body["datasetType"])
+        frame = data.read_dataset(dataset.arn) if attr else None
+        if frame is not None and schema is not None:
+            # After UpdateDataset the records imported earlier have no value for the added fields.
+            frame = frame.reindex(columns=validation.parse_schema(schema.body["schema"]).field_names)
         if attr:
-            frames[attr] = data.read_dataset(dataset.arn)
+            frames[attr] = frame
     return frames
 
 
@@ -96,16 +103,20 @@ def run_import(catalog: Catalog, data: DataStore, job: Resource) -> dict:
     location = job.body["dataSource"]["dataLocation"]
     # A location ending in "/" imports every CSV in that folder.
     uris = [u for u in store.list(location) if u.endswith(".csv")] if location.endswith("/") else [location]
+    try:
+        size = sum(store.size(uri) for uri in uris)
+    except FileNotFoundError:
+        raise JobFailed("Invalid Data location.") from None
+    limit = MAX_IMPORT_BYTES[job.body["importMode"]]
+    if not uris:
+        raise JobFailed("Invalid Data location.")
+    if size > limit:
+        raise JobFailed(f"Failed to create a data import job for {validation.dataset_label(dataset_type)} dataset. "
+                        f"{location} holds {size} bytes; a {job.body['importMode']} import takes at most {limit}.")
     frames = []
     for uri in uris:
-        try:
-            stream = store.open_read(uri)
-        except FileNotFoundError:
-            raise JobFailed("Invalid Data location.") from None
-        with stream:
+        with store.open_read(uri) as stream:
             frames.append(validation.read_dataset_csv(stream, schema, dataset_type, source=uri))
-    if not frames:
-        raise JobFailed("Invalid Data location.")
     new = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     if dataset_type == "INTERACTIONS" and len(new) < validation.MIN_INTERACTIONS:
         raise JobFailed(
@@ -128,13 +139,29 @@ def run_training(catalog: Catalog, data: DataStore, version: Resource) -> dict:
     if frames["interactions"] is None:
         raise JobFailed("Create failed. The dataset group has no imported Item interactions data.")
     training = recipes.TrainingData(**frames)
-    kwargs = {"event_type": body.get("eventType"), "solution_config": body.get("solutionConfig")}
+    config = body.get("solutionConfig")
+    if version.internal.get("base"):  # trainingMode UPDATE
+        config = _updated_config(catalog, version.internal["base"], config)
+    kwargs = {"event_type": body.get("eventType"), "solution_config": config}
     model = recipes.train(body["recipeArn"], training, **kwargs)
     path = data.model_path(version.arn)
     path.parent.mkdir(parents=True, exist_ok=True)
     model.save(path)
     scores = metrics.solution_metrics(body["recipeArn"], training, **kwargs)
     return {"internal": {"metrics": scores, "model": str(path)}}
+
+
+def _updated_config(catalog: Catalog, base_arn: str, config: dict | None) -> dict | None:
+    """An UPDATE retrains on the current data with the hyperparameters the FULL version it updates ended
+    up with (its HPO winner, if HPO ran), and searches no further."""
+    with catalog.connect() as conn:
+        base = Txn(conn).get(base_arn)
+    tuned = ((base.body.get("tunedHPOParams") or {}) if base else {}).get("algorithmHyperParameters")
+    if not tuned:
+        return config
+    config = dict(config or {})
+    config["algorithmHyperParameters"] = {**(config.get("algorithmHyperParameters") or {}), **tuned}
+    return config
 
 
 def run_batch_inference(catalog: Catalog, data: DataStore, job: Resource) -> dict:

@@ -9,6 +9,7 @@ import dagster as dg
 from dagster_aws.s3 import S3Resource
 
 from recsys_assets.resources.app_db import AppDatabaseResource
+from recsys_assets.resources.guardrails import GuardrailsResource
 from recsys_assets.resources.object_store import (
     LocalObjectStoreResource,
     ObjectStoreResource,
@@ -19,6 +20,7 @@ from recsys_assets.resources.settings import Settings, load_settings
 
 __all__ = [
     "AppDatabaseResource",
+    "GuardrailsResource",
     "LocalObjectStoreResource",
     "ObjectStoreResource",
     "PersonalizeResource",
@@ -47,4 +49,17 @@ def build_resources(settings: Settings) -> dict:
         "app_db": AppDatabaseResource(url=db_url),
         "object_store": object_store,
         "personalize": personalize,
+        "guardrails": GuardrailsResource(
+            price_per_gb_ingested=settings.price_per_gb_ingested,
+            price_per_training_hour=settings.price_per_training_hour,
+            price_per_1000_recommendations=settings.price_per_1000_recommendations,
+            budget_usd_per_run=settings.budget_usd_per_run,
+            expected_training_hours=settings.expected_training_hours,
+            max_training_hours=settings.max_training_hours,
+            quality_minimums=dict(settings.quality_minimums),
+            quality_max_drop=settings.quality_max_drop,
+            orphan_max_age_hours=settings.orphan_max_age_hours,
+            schedule_cron=settings.schedule_cron,
+            schedule_timezone=settings.schedule_timezone,
+        ),
     }

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator, TextIO
 
 from recsys_assets.workflow import resource_types as rt
-from recsys_assets.workflow.datasets import create_or_adopt
+from recsys_assets.workflow.ensure import ensure, find_reusable
 from recsys_assets.workflow.naming import RunNames
 from recsys_assets.workflow.polling import PollSettings, wait_for_status
 
@@ -32,27 +32,41 @@ def output_uri(input_uri: str, output_prefix: str) -> str:
 def run_batch_inference(client, names: RunNames, *, dataset_group_arn: str, solution_version_arn: str,
                         input_uri: str, output_prefix: str, num_results: int, filter_expression: str | None,
                         role_arn: str, poll: PollSettings, log: Callable[[str], None]) -> dict:
+    """Filter (if any) and batch inference job; a matching job of an earlier attempt is reused."""
     if not 1 <= num_results <= MAX_NUM_RESULTS:
         raise ValueError(f"num_results must be between 1 and {MAX_NUM_RESULTS}, not {num_results}")
-    params = {
-        "jobName": names.job("batch"), "solutionVersionArn": solution_version_arn, "numResults": num_results,
-        "jobInput": {"s3DataSource": {"path": input_uri}},
-        "jobOutput": {"s3DataDestination": {"path": output_prefix.rstrip("/") + "/"}},
-        "roleArn": role_arn, "tags": names.tags,
-    }
+    output_path = output_prefix.rstrip("/") + "/"
     filter_arn = None
     if filter_expression:
-        filter_arn = create_or_adopt(
-            lambda: client.create_filter(name=names.filter, datasetGroupArn=dataset_group_arn,
-                                         filterExpression=filter_expression, tags=names.tags)["filterArn"],
-            lambda: rt.FILTER.find(client, names.filter, datasetGroupArn=dataset_group_arn), "filterArn",
-        )
-        wait_for_status(lambda: rt.FILTER.describe(client, filter_arn), filter_arn, poll, log)
-        params["filterArn"] = filter_arn
-    job_arn = client.create_batch_inference_job(**params)["batchInferenceJobArn"]
-    job = wait_for_status(lambda: rt.BATCH_INFERENCE_JOB.describe(client, job_arn), job_arn, poll, log)
+        name = names.filter(filter_expression)
+        filter_arn = ensure(client, rt.FILTER, names, name,
+                            lambda: client.create_filter(name=name, datasetGroupArn=dataset_group_arn,
+                                                         filterExpression=filter_expression,
+                                                         tags=names.tags)["filterArn"],
+                            log, datasetGroupArn=dataset_group_arn)
+        wait_for_status(client, rt.FILTER, filter_arn, poll, log)
+
+    def same_job(job: dict) -> bool:
+        return (job["jobInput"]["s3DataSource"]["path"], job["jobOutput"]["s3DataDestination"]["path"],
+                job.get("numResults"), job.get("filterArn")) == (input_uri, output_path, num_results, filter_arn)
+
+    earlier = find_reusable(client, rt.BATCH_INFERENCE_JOB, names, same_job, solutionVersionArn=solution_version_arn)
+    if earlier is not None:
+        job_arn = earlier["batchInferenceJobArn"]
+        log(f"reusing batch inference job {job_arn} ({earlier['status']})")
+    else:
+        params = {
+            "jobName": names.job("batch"), "solutionVersionArn": solution_version_arn, "numResults": num_results,
+            "jobInput": {"s3DataSource": {"path": input_uri}},
+            "jobOutput": {"s3DataDestination": {"path": output_path}},
+            "roleArn": role_arn, "tags": names.tags,
+        }
+        if filter_arn:
+            params["filterArn"] = filter_arn
+        job_arn = client.create_batch_inference_job(**params)["batchInferenceJobArn"]
+    job = wait_for_status(client, rt.BATCH_INFERENCE_JOB, job_arn, poll, log)
     return {"filter_arn": filter_arn, "batch_inference_job_arn": job_arn, "status": job["status"],
-            "output_uri": output_uri(input_uri, output_prefix)}
+            "output_uri": output_uri(input_uri, output_prefix), "reused": earlier is not None}
 
 
 @dataclass

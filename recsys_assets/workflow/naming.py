@@ -6,6 +6,8 @@ prefix) are what teardown trusts before it deletes anything.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import secrets
 from dataclasses import dataclass
@@ -35,13 +37,12 @@ class RunNames:
     def dataset_group(self) -> str:
         return self.key
 
-    @property
-    def solution(self) -> str:
-        return self.key
+    def solution(self, config: dict) -> str:
+        # A retry with the same training config adopts the solution; a changed config gets its own.
+        return f"{self.key}-{_digest(config)}"
 
-    @property
-    def filter(self) -> str:
-        return f"{self.key}-filter"
+    def filter(self, expression: str) -> str:
+        return f"{self.key}-filter-{_digest(expression)}"
 
     @property
     def schema_prefix(self) -> str:
@@ -63,3 +64,12 @@ class RunNames:
 
     def owns(self, tags: dict[str, str]) -> bool:
         return tags.get(DEPLOYMENT_TAG) == self.deployment and tags.get(RUN_TAG) == self.run_id
+
+
+def schema_name_pattern(deployment: str) -> re.Pattern:
+    """Schema names of any run of this deployment (and of no other deployment sharing a prefix)."""
+    return re.compile(rf"^{re.escape(deployment)}-[0-9a-f]{{8}}-(users|items|interactions)$")
+
+
+def _digest(value) -> str:
+    return hashlib.sha1(json.dumps(value, sort_keys=True).encode()).hexdigest()[:8]

@@ -9,15 +9,32 @@ from typing import Callable
 
 from botocore.exceptions import ClientError
 
-# Personalize's terminal states [personalize-api.md §1.2].
+from recsys_assets.workflow.resource_types import ResourceType, error_code
+
+# Personalize's terminal failures [personalize-api.md §1.2].
 FAILED = ("CREATE FAILED", "CREATE STOPPED")
+# botocore retries these itself, within a retry quota a long storm can drain; a poll then simply
+# waits for its next turn instead of failing a run that is otherwise fine.
+THROTTLING = ("ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded", "Throttling")
+IN_FLIGHT = ("CREATE PENDING", "CREATE IN_PROGRESS", "CREATE STOPPING")
 
 
 @dataclass(frozen=True)
 class PollSettings:
     interval: float = 30.0
     max_interval: float = 300.0
-    timeout: float = 6 * 3600.0
+    # Per kind of wait: training takes hours, a dataset group minutes. Training past its timeout is
+    # also a cost rail: the caller stops it rather than keep paying.
+    resource_timeout: float = 1800.0
+    job_timeout: float = 6 * 3600.0
+    training_timeout: float = 12 * 3600.0
+
+    def timeout(self, rtype: ResourceType) -> float:
+        if rtype.noun == "solution_version":
+            return self.training_timeout
+        if rtype.noun.endswith("_job"):
+            return self.job_timeout
+        return self.resource_timeout
 
 
 class ResourceFailed(Exception):
@@ -27,7 +44,9 @@ class ResourceFailed(Exception):
 
 
 class WaitTimeout(Exception):
-    pass
+    def __init__(self, arn: str, status: str, elapsed: float):
+        super().__init__(f"{arn} still {status} after {elapsed:.0f}s")
+        self.arn, self.status = arn, status
 
 
 def _sleeps(poll: PollSettings):
@@ -38,40 +57,51 @@ def _sleeps(poll: PollSettings):
         delay = min(delay * 1.5, poll.max_interval)
 
 
-def wait_for_status(describe: Callable[[], dict], arn: str, poll: PollSettings, log: Callable[[str], None], *,
+def wait_for_status(client, rtype: ResourceType, arn: str, poll: PollSettings, log: Callable[[str], None], *,
                     done: Callable[[str], bool] = lambda status: status == "ACTIVE",
                     failed: tuple[str, ...] = FAILED) -> dict:
-    """Poll ``describe()`` (returns the resource dict) until ``done(status)``; ResourceFailed on a failed state."""
-    start, last = time.monotonic(), None
+    """Poll describe until ``done(status)``; ResourceFailed on a failed state, WaitTimeout past the type's timeout.
+
+    Every poll is logged with status and elapsed time, so a user watching the run sees it move.
+    """
+    start, timeout = time.monotonic(), poll.timeout(rtype)
     for pause in _sleeps(poll):
-        res = describe()
-        status = res.get("status", "")
         elapsed = time.monotonic() - start
-        if status != last:
-            log(f"{arn}: {status} after {elapsed:.0f}s")
-            last = status
+        try:
+            res = rtype.describe(client, arn)
+        except ClientError as e:
+            if error_code(e) not in THROTTLING or elapsed > timeout:
+                raise
+            log(f"{arn}: describe throttled after {elapsed:.0f}s; polling on")
+            time.sleep(pause)
+            continue
+        status = res.get("status", "")
+        log(f"{arn}: {status} after {elapsed:.0f}s")
         if status in failed:
             raise ResourceFailed(arn, status, res.get("failureReason"))
         if done(status):
             return res
-        if elapsed > poll.timeout:
-            raise WaitTimeout(f"{arn} still {status} after {elapsed:.0f}s (timeout {poll.timeout:.0f}s)")
+        if elapsed > timeout:
+            raise WaitTimeout(arn, status, elapsed)
         time.sleep(pause)
     raise AssertionError("unreachable")
 
 
-def wait_until_deleted(describe: Callable[[], dict], arn: str, poll: PollSettings,
-                       log: Callable[[str], None]) -> None:
-    """Poll until ``describe()`` raises ResourceNotFoundException: only then is a delete done."""
+def wait_until_deleted(client, rtype: ResourceType, arn: str, poll: PollSettings, log: Callable[[str], None]) -> None:
+    """Poll until describe raises ResourceNotFoundException: only then is a delete done."""
     start = time.monotonic()
     for pause in _sleeps(poll):
+        elapsed = time.monotonic() - start
         try:
-            status = describe().get("status")
+            status = rtype.describe(client, arn).get("status")
         except ClientError as e:
-            if e.response["Error"]["Code"] == "ResourceNotFoundException":
-                log(f"{arn}: deleted after {time.monotonic() - start:.0f}s")
+            if error_code(e) == "ResourceNotFoundException":
+                log(f"{arn}: deleted after {elapsed:.0f}s")
                 return
-            raise
-        if time.monotonic() - start > poll.timeout:
-            raise WaitTimeout(f"{arn} still {status} after {poll.timeout:.0f}s while deleting")
+            if error_code(e) not in THROTTLING or elapsed > poll.resource_timeout:
+                raise
+            status = "throttled"
+        log(f"{arn}: {status} after {elapsed:.0f}s")
+        if elapsed > poll.resource_timeout:
+            raise WaitTimeout(arn, status, elapsed)
         time.sleep(pause)

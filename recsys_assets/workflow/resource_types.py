@@ -43,6 +43,8 @@ CAMPAIGN = _t("campaign", "campaign")
 EVENT_TRACKER = _t("event_tracker", "eventTracker")
 FILTER = _t("filter", "filter", "Filters")  # the one list key the service capitalises
 BATCH_INFERENCE_JOB = _t("batch_inference_job", "batchInferenceJob")
+RECOMMENDER = _t("recommender", "recommender")
+METRIC_ATTRIBUTION = _t("metric_attribution", "metricAttribution")
 
 
 def error_code(e: ClientError) -> str:

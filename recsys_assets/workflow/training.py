@@ -1,38 +1,63 @@
-"""Solution and solution version: training, and the offline metrics Personalize reports."""
+"""Solution and solution version: training, its cost rails, and the offline metrics Personalize reports."""
 
 from __future__ import annotations
 
 from typing import Callable
 
 from recsys_assets.workflow import resource_types as rt
-from recsys_assets.workflow.datasets import create_or_adopt
+from recsys_assets.workflow.ensure import ensure, find_reusable
 from recsys_assets.workflow.naming import RunNames
-from recsys_assets.workflow.polling import PollSettings, wait_for_status
+from recsys_assets.workflow.polling import PollSettings, WaitTimeout, wait_for_status
 
 DEFAULT_RECIPE_ARN = "arn:aws:personalize:::recipe/aws-user-personalization-v2"
 
 
-def train_solution_version(client, names: RunNames, *, dataset_group_arn: str, recipe_arn: str,
-                           perform_hpo: bool, event_type: str | None, solution_config: dict | None,
-                           poll: PollSettings, log: Callable[[str], None]) -> dict:
+class TrainingTooLong(Exception):
+    pass
+
+
+def train_solution_version(client, names: RunNames, *, dataset_group_arn: str, recipe_arn: str | None,
+                           perform_hpo: bool, perform_auto_ml: bool, event_type: str | None,
+                           solution_config: dict | None, poll: PollSettings, log: Callable[[str], None]) -> dict:
+    """A trained solution version; an ACTIVE (or still training) one of an earlier attempt is reused.
+
+    Training that runs past ``poll.training_timeout`` is stopped (the service bills training hours)
+    and raises TrainingTooLong.
+    """
     params = {
-        "name": names.solution, "datasetGroupArn": dataset_group_arn, "recipeArn": recipe_arn,
-        "performHPO": perform_hpo,
+        "datasetGroupArn": dataset_group_arn, "performHPO": perform_hpo,
         # Personalize otherwise retrains by itself every 7 days, billing hours nobody asked for.
         "performAutoTraining": False,
         "tags": names.tags,
     }
+    if perform_auto_ml:
+        params["performAutoML"] = True  # the service searches recipes itself; recipeArn must be omitted
+    else:
+        params["recipeArn"] = recipe_arn
     if event_type:
         params["eventType"] = event_type
     if solution_config:
         params["solutionConfig"] = solution_config
-    solution_arn = create_or_adopt(lambda: client.create_solution(**params)["solutionArn"],
-                                   lambda: rt.SOLUTION.find(client, names.solution, datasetGroupArn=dataset_group_arn),
-                                   "solutionArn")
-    wait_for_status(lambda: rt.SOLUTION.describe(client, solution_arn), solution_arn, poll, log)
-    version_arn = client.create_solution_version(solutionArn=solution_arn, trainingMode="FULL",
-                                                 tags=names.tags)["solutionVersionArn"]
-    version = wait_for_status(lambda: rt.SOLUTION_VERSION.describe(client, version_arn), version_arn, poll, log)
+    name = names.solution({k: v for k, v in params.items() if k != "tags"})
+    solution_arn = ensure(client, rt.SOLUTION, names, name,
+                          lambda: client.create_solution(name=name, **params)["solutionArn"],
+                          log, datasetGroupArn=dataset_group_arn)
+    wait_for_status(client, rt.SOLUTION, solution_arn, poll, log)
+    earlier = find_reusable(client, rt.SOLUTION_VERSION, names, lambda v: v.get("trainingMode", "FULL") == "FULL",
+                            solutionArn=solution_arn)
+    if earlier is not None:
+        version_arn = earlier["solutionVersionArn"]
+        log(f"reusing solution version {version_arn} ({earlier['status']}) instead of training again")
+    else:
+        version_arn = client.create_solution_version(solutionArn=solution_arn, trainingMode="FULL",
+                                                     tags=names.tags)["solutionVersionArn"]
+    try:
+        version = wait_for_status(client, rt.SOLUTION_VERSION, version_arn, poll, log)
+    except WaitTimeout as e:
+        client.stop_solution_version_creation(solutionVersionArn=version_arn)
+        raise TrainingTooLong(f"training {version_arn} passed the maximum of {poll.training_timeout / 3600:g} h "
+                              f"({e.status}); it was stopped so it bills no further") from e
     metrics = client.get_solution_metrics(solutionVersionArn=version_arn)["metrics"]
     return {"solution_arn": solution_arn, "solution_version_arn": version_arn, "status": version["status"],
-            "training_hours": version.get("trainingHours", 0.0), "metrics": metrics}
+            "training_hours": version.get("trainingHours", 0.0), "metrics": metrics, "reused": earlier is not None,
+            "tuned_hpo_params": version.get("tunedHPOParams")}

@@ -33,16 +33,16 @@ def object_store(tmp_path) -> LocalObjectStore:
 
 @pytest.fixture
 def make_personalize(engine_root, object_store):
-    """``make_personalize(transition_seconds=0)``: another client on the same engine root.
+    """``make_personalize(transition_seconds=0, region="us-east-1")``: another client on the same engine root.
 
     ``max_attempts`` defaults to 1: quota errors are ``LimitExceededException``, which botocore's
     standard retry mode counts as throttling and retries with back-off, as against AWS; a single
     attempt keeps those tests fast without changing what the engine answers.
     """
 
-    def make(transition_seconds: float = 0.0, max_attempts: int = 1):
-        return local_client(engine_root, object_store.config(), transition_seconds=transition_seconds,
-                            max_attempts=max_attempts)
+    def make(transition_seconds: float = 0.0, max_attempts: int = 1, region: str = "us-east-1"):
+        return local_client(engine_root, object_store.config(), region=region,
+                            transition_seconds=transition_seconds, max_attempts=max_attempts)
 
     return make
 

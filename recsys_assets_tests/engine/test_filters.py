@@ -3,6 +3,7 @@ import pandas as pd
 import pytest
 
 from recsys_assets.engine.filters import FilterContext, FilterExpressionError, parse_filter
+from recsys_assets.engine.validation import DatasetSchema, SchemaField
 
 # §6.2 of the API reference, verbatim.
 DOC_EXAMPLES = [
@@ -126,25 +127,70 @@ def test_ten_distinct_fields_are_allowed():
     parse_filter(" | ".join(f'EXCLUDE ItemID WHERE Items.F{i} IN ("a")' for i in range(10)))
 
 
+def schema(record: str, *fields: str) -> DatasetSchema:
+    """A schema from ``NAME:type`` specs; ``?`` marks a nullable field, ``:cat``/``:text`` the attributes."""
+    parsed = []
+    for spec in fields:
+        name, avro_type, *flags = spec.split(":")
+        nullable = avro_type.endswith("?")
+        parsed.append(SchemaField(name, avro_type.rstrip("?"), nullable, "cat" in flags, "text" in flags))
+    return DatasetSchema(record, tuple(parsed))
+
+
 SCHEMAS = {
-    "Items": {"ITEM_ID", "GENRE", "PRICE"},
-    "Users": {"USER_ID", "AGE"},
-    "Interactions": {"USER_ID", "ITEM_ID", "TIMESTAMP"},
+    "Items": schema("Items", "ITEM_ID:string", "GENRE:string:cat", "PRICE:float", "IN_STOCK:boolean",
+                    "DESCRIPTION:string?:text", "BRAND:string?"),
+    "Users": schema("Users", "USER_ID:string", "AGE:int"),
+    "Interactions": schema("Interactions", "USER_ID:string", "ITEM_ID:string", "TIMESTAMP:long"),
+    "Actions": schema("Actions", "ACTION_ID:string", "EXPIRATION_TIMESTAMP:long?", "VALUE:long?"),
 }
 
 
-def test_check_against_datasets():
-    parse_filter('INCLUDE ItemID WHERE Items.genre IN ("a") IF CurrentUser.AGE > 3').check_against_datasets(SCHEMAS)
-    # EVENT_TYPE is accepted without an EVENT_TYPE column: every interaction has a (possibly empty) type.
-    parse_filter('EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("*")').check_against_datasets(SCHEMAS)
-    with pytest.raises(FilterExpressionError, match="COLOR is not a field of the Items dataset schema"):
-        parse_filter('INCLUDE ItemID WHERE Items.COLOR IN ("red")').check_against_datasets(SCHEMAS)
-    with pytest.raises(FilterExpressionError, match="HEIGHT is not a field of the Users dataset schema"):
-        parse_filter('INCLUDE ItemID WHERE Items.GENRE IN ("a") IF CurrentUser.HEIGHT > 3').check_against_datasets(SCHEMAS)
-    with pytest.raises(FilterExpressionError, match="needs a Users dataset"):
-        parse_filter('EXCLUDE ItemID WHERE Items.GENRE IN ("a") IF CurrentUser.AGE > 3').check_against_datasets(
-            {"Items": SCHEMAS["Items"], "Interactions": SCHEMAS["Interactions"]}
-        )
+@pytest.mark.parametrize(
+    "expression",
+    [
+        'INCLUDE ItemID WHERE Items.genre IN ("a") IF CurrentUser.AGE > 3',
+        # EVENT_TYPE is accepted without an EVENT_TYPE column: every interaction has a (possibly empty) type.
+        'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("*")',
+        'INCLUDE ItemID WHERE Items.BRAND IN ($BRAND)',  # a plain, non-categorical string filters too
+        'INCLUDE ItemID WHERE Items.PRICE < CurrentItem.PRICE AND Items.GENRE IN CurrentItem.GENRE',
+        'INCLUDE UserID WHERE Users.AGE >= 18',
+        'EXCLUDE ActionID WHERE Actions.VALUE < 3',
+    ],
+)
+def test_check_against_datasets_accepts(expression):
+    parse_filter(expression).check_against_datasets(SCHEMAS)
+
+
+@pytest.mark.parametrize(
+    "expression, datasets, message",
+    [
+        ('INCLUDE ItemID WHERE Items.COLOR IN ("red")', SCHEMAS, "COLOR is not a field of the Items dataset schema"),
+        ('INCLUDE ItemID WHERE Items.GENRE IN ("a") IF CurrentUser.HEIGHT > 3', SCHEMAS,
+         "HEIGHT is not a field of the Users dataset schema"),
+        ('INCLUDE ItemID WHERE Items.PRICE < CurrentItem.COST', SCHEMAS, "COST is not a field of the Items dataset"),
+        ('EXCLUDE ItemID WHERE Items.GENRE IN ("a") IF CurrentUser.AGE > 3',
+         {"Items": SCHEMAS["Items"], "Interactions": SCHEMAS["Interactions"]}, "needs a Users dataset"),
+        ('INCLUDE ItemID WHERE Items.IN_STOCK IN ("true")', SCHEMAS,
+         "Items.IN_STOCK is a boolean field; boolean fields can't be used in filters"),
+        ('EXCLUDE ItemID WHERE Items.DESCRIPTION IN ("red")', SCHEMAS,
+         "Items.DESCRIPTION is a textual field; textual fields can't be used in filters"),
+        ('EXCLUDE ActionID WHERE Actions.EXPIRATION_TIMESTAMP < 5', SCHEMAS,
+         "Actions.EXPIRATION_TIMESTAMP is applied automatically"),
+        ('INCLUDE ItemID WHERE Items.GENRE > 5', SCHEMAS, "Items.GENRE is a string field; <, <=, > and >= compare"),
+        ('INCLUDE ItemID WHERE Items.PRICE > CurrentItem.GENRE', SCHEMAS, "Items.GENRE is a string field"),
+    ],
+)
+def test_check_against_datasets_rejects(expression, datasets, message):
+    with pytest.raises(FilterExpressionError) as info:
+        parse_filter(expression).check_against_datasets(datasets)
+    assert str(info.value).startswith("Could not create filter. Invalid Expression: ")
+    assert message in str(info.value)
+
+
+def test_uses_current_item():
+    assert parse_filter('INCLUDE ItemID WHERE Items.PRICE < CurrentItem.PRICE').uses_current_item
+    assert not parse_filter('INCLUDE ItemID WHERE Items.PRICE < 5').uses_current_item
 
 
 # --- evaluation on a hand-made catalogue ---------------------------------------------------------------
@@ -346,6 +392,91 @@ def test_resolve_values():
 def test_unsupported_targets(ctx, expression, message):
     with pytest.raises(NotImplementedError, match=message):
         parse_filter(expression).allowed_mask(ctx, ["u1"], [None])
+
+
+# --- related-items requests: CurrentItem is each request's item ------------------------------------
+
+
+def for_items(ctx, expression, item_ids, filter_values=None):
+    """Allowed item ids per related-items request."""
+    filter_values = filter_values or [None] * len(item_ids)
+    mask = parse_filter(expression).allowed_mask_for_items(ctx, list(item_ids), filter_values)
+    assert mask.shape == (len(item_ids), len(ITEMS)) and mask.dtype == bool
+    return [set(ITEMS[row]) for row in mask]
+
+
+@pytest.mark.parametrize(
+    "expression, expected",
+    [
+        # i1 comedy|drama 5, i2 horror 10, i3 comedy 15, i4 drama 20, i5 (none) 25, i6 horror|comedy (no price)
+        ('INCLUDE ItemID WHERE Items.PRICE < CurrentItem.PRICE', [{"i1", "i2"}, {"i1", "i2", "i3", "i4"}]),
+        ('INCLUDE ItemID WHERE Items.PRICE >= CurrentItem.PRICE', [{"i3", "i4", "i5"}, {"i5"}]),
+        # Shares one of the current item's genres (i3: comedy; i5: no genre, so nothing matches).
+        ('INCLUDE ItemID WHERE Items.GENRE IN CurrentItem.GENRE', [{"i1", "i3", "i6"}, set()]),
+        ('INCLUDE ItemID WHERE Items.GENRE NOT IN CurrentItem.GENRE', [{"i2", "i4", "i5"}, ALL]),
+        ('EXCLUDE ItemID WHERE Items.GENRE = CurrentItem.GENRE', [{"i2", "i4", "i5"}, ALL]),
+        ('INCLUDE ItemID WHERE Items.PRICE = CurrentItem.PRICE', [{"i3"}, {"i5"}]),
+        ('INCLUDE ItemID WHERE Items.PRICE < CurrentItem.PRICE AND Items.GENRE IN CurrentItem.GENRE', [{"i1"}, set()]),
+        ('INCLUDE ItemID WHERE Items.PRICE < CurrentItem.PRICE AND Items.PRICE > 5', [{"i2"}, {"i2", "i3", "i4"}]),
+    ],
+)
+def test_current_item_conditions(ctx, expression, expected):
+    assert for_items(ctx, expression, ["i3", "i5"]) == expected
+
+
+def test_current_item_outside_the_catalogue_or_unknown(ctx):
+    # "not-in-catalogue" (comedy, 1) has an Items row but the model never saw it; "ghost" has no row at all.
+    expression = 'INCLUDE ItemID WHERE Items.GENRE IN CurrentItem.GENRE'
+    assert for_items(ctx, expression, ["not-in-catalogue", "ghost"]) == [{"i1", "i3", "i6"}, set()]
+    assert for_items(ctx, 'EXCLUDE ItemID WHERE Items.PRICE > CurrentItem.PRICE', ["ghost"]) == [ALL]
+
+
+def test_related_items_requests_have_no_current_user(ctx):
+    # No user: interactions match no item, and an IF condition does not hold (its expression is dropped).
+    assert for_items(ctx, 'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("*")', ["i1"]) == [ALL]
+    assert for_items(ctx, 'INCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("click")', ["i1"]) == [set()]
+    expression = 'EXCLUDE ItemID WHERE Items.GENRE IN ("horror") IF CurrentUser.AGE > 1'
+    assert for_items(ctx, expression, ["i1"]) == [ALL]
+
+
+def test_related_items_placeholders_per_request(ctx):
+    expression = 'INCLUDE ItemID WHERE Items.GENRE IN CurrentItem.GENRE | EXCLUDE ItemID WHERE Items.PRICE > $MAX'
+    values = [{"MAX": '"10"'}, None, {"MAX": "20"}]
+    # i1 shares comedy or drama with i1, i3, i4, i6; i4 (drama) with i1 and i4. A missing $MAX drops the EXCLUDE.
+    assert for_items(ctx, expression, ["i1", "i1", "i4"], values) == [{"i1", "i6"}, {"i1", "i3", "i4", "i6"},
+                                                                      {"i1", "i4"}]
+    with pytest.raises(ValueError, match=r"Missing filter value for \$GENRE"):
+        for_items(ctx, 'INCLUDE ItemID WHERE Items.GENRE IN ($GENRE)', ["i1"])
+
+
+def test_related_items_filters_need_item_targets_and_items_data(ctx):
+    with pytest.raises(NotImplementedError, match="only ItemID filters"):
+        for_items(ctx, 'INCLUDE UserID WHERE Users.AGE > 18', ["i1"])
+    bare = FilterContext(item_ids=ITEMS, interactions=ctx.interactions)
+    with pytest.raises(ValueError, match="no Items data"):
+        for_items(bare, 'INCLUDE ItemID WHERE Items.PRICE < CurrentItem.PRICE', ["i1"])
+    with pytest.raises(ValueError, match="got 2 requests but 1 filterValues"):
+        parse_filter('EXCLUDE ItemID WHERE Items.PRICE > 5').allowed_mask_for_items(ctx, ["i1", "i2"], [None])
+
+
+def test_current_item_mask_matches_a_per_item_loop():
+    # Many requests at once must equal asking item by item (the block-wise evaluation keeps rows apart).
+    rng = np.random.default_rng(1)
+    n = 300
+    catalogue = np.array([f"i{i}" for i in range(n)])
+    items = pd.DataFrame({"ITEM_ID": catalogue, "PRICE": rng.integers(0, 50, n).astype(float),
+                          "GENRE": rng.choice(["a", "b", "c", "a|b", None], n)})
+    ctx = FilterContext(item_ids=catalogue, interactions=pd.DataFrame(columns=["USER_ID", "ITEM_ID", "TIMESTAMP"]),
+                        items=items)
+    parsed = parse_filter('INCLUDE ItemID WHERE Items.PRICE <= CurrentItem.PRICE AND Items.GENRE IN CurrentItem.GENRE')
+    requests = list(rng.choice(catalogue, 2500))
+    together = parsed.allowed_mask_for_items(ctx, requests, [None] * len(requests))
+    genres = items.set_index("ITEM_ID")["GENRE"].map(lambda g: set(g.split("|")) if isinstance(g, str) else set())
+    prices = items.set_index("ITEM_ID")["PRICE"]
+    for row in (0, 1, 2047, 2048, 2499):
+        current = requests[row]
+        expected = (prices.to_numpy() <= prices[current]) & np.array([bool(g & genres[current]) for g in genres])
+        assert np.array_equal(together[row], expected)
 
 
 def test_missing_datasets_are_reported(ctx):

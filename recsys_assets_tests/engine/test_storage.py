@@ -66,6 +66,15 @@ def test_round_trip_and_overwrite(store):
 def test_missing_object_is_file_not_found(store):
     with pytest.raises(FileNotFoundError):
         store.open_read(uri("nothing/here.csv"))
+    with pytest.raises(FileNotFoundError):
+        store.size(uri("nothing/here.csv"))
+
+
+def test_size_in_bytes(store):
+    store.write_bytes(uri("sized.csv"), "ä,b\n".encode())
+    store.write_bytes(uri("empty.csv"), b"")
+    assert store.size(uri("sized.csv")) == 5  # bytes, not characters
+    assert store.size(uri("empty.csv")) == 0
 
 
 def test_text_round_trip_keeps_line_endings_and_unicode(store):

@@ -15,6 +15,8 @@ from recsys_assets.engine.validation import (
     DataValidationError,
     SchemaValidationError,
     check_schema_for_dataset_type,
+    check_schema_replacement,
+    dataset_label,
     minimum_data_problems,
     parse_schema,
     read_dataset_csv,
@@ -327,6 +329,39 @@ def test_one_textual_field_in_items_passes():
 def test_textual_only_in_items():
     with pytest.raises(SchemaValidationError, match="only allowed in Items.*BIO"):
         check("USERS", with_fields("USERS", fld("BIO", textual=True)))
+
+
+@pytest.mark.parametrize("dataset_type, label", [("INTERACTIONS", "Interactions"), ("items", "Items"),
+                                                 ("Action_Interactions", "Action_Interactions")])
+def test_dataset_label(dataset_type, label):
+    assert dataset_label(dataset_type) == label
+
+
+# --- UpdateDataset: replacing a schema ------------------------------------------------------------
+
+USERS_V1 = [fld("USER_ID"), fld("AGE", "int")]
+
+
+def replacement(*fields: dict) -> None:
+    check_schema_replacement(parse_schema(avro("Users", USERS_V1)), parse_schema(avro("Users", list(fields))))
+
+
+def test_replacement_may_add_nullable_fields():
+    replacement(*USERS_V1, fld("TIER", ["null", "string"], categorical=True), fld("SCORE", ["float", "null"]))
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ([fld("USER_ID")], "drops the field AGE"),
+        ([fld("USER_ID"), fld("AGE", "long")], "changes the field AGE"),
+        ([fld("USER_ID"), fld("AGE", ["null", "int"])], "changes the field AGE"),
+        ([*USERS_V1, fld("TIER", "string")], "adds the field TIER without null"),
+    ],
+)
+def test_replacement_keeps_current_fields(fields, message):
+    with pytest.raises(SchemaValidationError, match=message):
+        replacement(*fields)
 
 
 # --- bulk CSV ------------------------------------------------------------------------------------

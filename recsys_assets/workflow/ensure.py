@@ -1,0 +1,89 @@
+"""Idempotent creates: describe before create, adopt what is ours, never touch what is not.
+
+A retried step, an automatic run retry or a re-execution carries the same root run id, hence the
+same names: whatever the first attempt created (and paid for) is found and reused, not created again.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Callable
+
+from botocore.exceptions import ClientError
+
+from recsys_assets.workflow import resource_types as rt
+from recsys_assets.workflow.naming import RunNames
+from recsys_assets.workflow.polling import FAILED
+
+
+class CannotAdopt(Exception):
+    """A resource with our name exists but is not one this run may adopt (foreign, or failed)."""
+
+
+def tags_of(client, arn: str) -> dict[str, str]:
+    return {t["tagKey"]: t["tagValue"] for t in client.list_tags_for_resource(resourceArn=arn)["tags"]}
+
+
+def ensure(client, rtype: rt.ResourceType, names: RunNames, name: str, create: Callable[[], str],
+           log: Callable[[str], None], **list_filters) -> str:
+    """The ARN of our resource called ``name``: adopted if it exists (and is ours), created otherwise."""
+    found = rtype.find(client, name, **list_filters)
+    if found is None:
+        try:
+            arn = create()
+            log(f"created {arn}")
+            return arn
+        except ClientError as e:
+            # Another attempt created it between our describe and create: adopt theirs below.
+            if rt.error_code(e) != "ResourceAlreadyExistsException":
+                raise
+            found = rtype.find(client, name, **list_filters)
+            if found is None:
+                raise
+    arn = found[rtype.arn_key]
+    if not names.owns(tags_of(client, arn)):
+        raise CannotAdopt(f"{arn} exists but does not carry the ownership tags of run {names.run_id} "
+                      f"(deployment {names.deployment}); refusing to use or change it")
+    if found.get("status") in FAILED:
+        raise CannotAdopt(f"{arn} of an earlier attempt is {found['status']}; it will be removed by the cleanup")
+    log(f"adopting {arn} ({found.get('status')}) from an earlier attempt of this run")
+    return arn
+
+
+def ensure_schema(client, name: str, schema_json: str, log: Callable[[str], None]) -> str:
+    """Schemas cannot be tagged: ours by name (the run's prefix), and only if the fields are the same."""
+    found = rt.SCHEMA.find(client, name)
+    if found is None:
+        try:
+            arn = client.create_schema(name=name, schema=schema_json)["schemaArn"]
+            log(f"created {arn}")
+            return arn
+        except ClientError as e:
+            if rt.error_code(e) != "ResourceAlreadyExistsException":
+                raise
+            found = rt.SCHEMA.find(client, name)
+            if found is None:
+                raise
+    existing = rt.SCHEMA.describe(client, found["schemaArn"])["schema"]
+    if json.loads(existing) != json.loads(schema_json):
+        raise CannotAdopt(f"schema {name} already exists with different fields; schemas are immutable")
+    log(f"adopting {found['schemaArn']}")
+    return found["schemaArn"]
+
+
+def find_reusable(client, rtype: rt.ResourceType, names: RunNames, matches: Callable[[dict], bool],
+                  **list_filters) -> dict | None:
+    """The newest job (or version) of ours under a parent that ``matches`` and did not fail.
+
+    Jobs can't be renamed or re-run; an ACTIVE or still running one of an earlier attempt is what
+    a retry should wait for instead of paying for the same work again.
+    """
+    for summary in rtype.list(client, **list_filters):
+        if summary.get("status") in FAILED:
+            continue
+        arn = summary[rtype.arn_key]
+        if names.owns(tags_of(client, arn)):
+            full = rtype.describe(client, arn)
+            if matches(full):
+                return full
+    return None
