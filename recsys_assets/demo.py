@@ -1,8 +1,9 @@
 """`make demo`: seed the demo shop, run the whole graph on the local backend, clean up, summarise.
 
 The cleanup is requested by the real sensors (batch_output materialized, or the run failed),
-evaluated on the finished run, so the demo exercises the same path as `dagster dev` does. Exits non-zero if the run failed, a user got
-no recommendations, or any Personalize resource is left in the engine.
+evaluated on the finished run, so the demo exercises the same path as `dagster dev` does. Exits
+non-zero if the run failed, a user got no recommendations, or any Personalize resource of this
+deployment is left (others are never touched).
 """
 
 import sys
@@ -16,6 +17,7 @@ from recsys_assets.automation import cleanup_after_batch_output, cleanup_after_f
 from recsys_assets.definitions import defs, settings
 from recsys_assets.sample_data import generate
 from recsys_assets.workflow import resource_types as rt
+from recsys_assets.workflow.teardown import sweep_scope
 
 # Progress (statuses, durations) at INFO; Dagster's step events at DEBUG would bury the summary.
 QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
@@ -24,7 +26,16 @@ LEFTOVER_TYPES = {"dataset groups": rt.DATASET_GROUP, "schemas": rt.SCHEMA, "sol
 
 
 def leftovers(client) -> dict[str, int]:
+    """Every dataset group, schema, solution, filter and dataset in the engine, ours or not."""
     return {label: len(rtype.list(client)) for label, rtype in LEFTOVER_TYPES.items()}
+
+
+def owned_leftovers(client, deployment: str) -> int:
+    """Resources of this deployment still there: its dataset groups (with what they hold) and schemas."""
+    scope = sweep_scope(client, deployment, 0, set())
+    inside = sum(len(rtype.list(client, datasetGroupArn=group)) for group in scope.groups
+                 for rtype in (rt.DATASET, rt.SOLUTION, rt.FILTER))
+    return len(scope.groups) + len(scope.schemas) + inside
 
 
 def cleanup_request(instance: dg.DagsterInstance, result: dg.ExecuteInProcessResult) -> dg.RunRequest:
@@ -62,15 +73,18 @@ def main() -> int:
     users = scalar(engine, "SELECT COUNT(*) FROM users")
     covered = scalar(engine, "SELECT COUNT(DISTINCT user_id) FROM recommendations") if result.success else 0
     rows = scalar(engine, "SELECT COUNT(*) FROM recommendations") if result.success else 0
-    left = leftovers(defs.resources["personalize"].get_client())
+    personalize = defs.resources["personalize"]
+    client = personalize.get_client()
+    ours, everything = owned_leftovers(client, personalize.deployment), sum(leftovers(client).values())
     print(f"users covered: {covered} of {users}; recommendations written: {rows}")
     if result.success:
         meta = result.asset_materializations_for_node("solution_version")[0].metadata
         for name in ("precision_at_10", "normalized_discounted_cumulative_gain_at_10", "coverage"):
             print(f"  {name}: {meta[f'metric/{name}'].value:.4f}")
-    print(f"Personalize resources left: {sum(left.values())} ({', '.join(f'{k}: {v}' for k, v in left.items())})")
+    print(f"Personalize resources of deployment {personalize.deployment!r} left: {ours}; "
+          f"other resources in the engine, untouched: {everything - ours}")
     print(f"done in {time.monotonic() - started:.0f}s")
-    ok = result.success and cleanup.success and covered == users and not any(left.values())
+    ok = result.success and cleanup.success and covered == users and ours == 0
     return 0 if ok else 1
 
 

@@ -8,7 +8,7 @@ from moto import mock_aws
 from recsys_assets.assets import ALL_ASSETS, ALL_CHECKS, interactions_csv, items_csv, users_csv
 from recsys_assets.automation import cleanup_job, cleanup_run_config
 from recsys_assets.demo import leftovers
-from recsys_assets.resources import S3ObjectStoreResource
+from recsys_assets.resources import PersonalizeResource, S3ObjectStoreResource
 
 EXPORTS = [users_csv, items_csv, interactions_csv]
 
@@ -121,3 +121,43 @@ def test_exports_write_to_s3(local_resources):
     assert keys == [f"daily/{result.run_id}/{name}.csv" for name in ("interactions", "items", "users")]
     body = s3.get_client().get_object(Bucket="shop-recs", Key=keys[1])["Body"].read().decode()
     assert body.splitlines()[0] == "ITEM_ID,CATEGORY_ID,PRICE" and len(body.splitlines()) == 121
+
+
+def test_quality_gate_keeps_yesterdays_recommendations(local_resources, local_settings):
+    """A model that regresses against the last good run never reaches the app: the write-back is skipped."""
+    engine = sa.create_engine(local_settings.database_url)
+    with dg.instance_for_test() as instance:
+        good = dg.materialize(ALL_ASSETS + ALL_CHECKS, resources=local_resources, instance=instance)
+        assert good.success
+        with engine.connect() as conn:
+            yesterday = conn.execute(sa.text("SELECT * FROM recommendations ORDER BY user_id, rank")).all()
+        worse = dg.materialize(
+            ALL_ASSETS + ALL_CHECKS, resources=local_resources, instance=instance, raise_on_error=False,
+            run_config={"ops": {"solution_version": {"config": {
+                "recipe_arn": "arn:aws:personalize:::recipe/aws-popularity-count"}}}})
+    assert not worse.success
+    gate = next(c for c in worse.get_asset_check_evaluations() if c.check_name == "solution_version_quality")
+    assert not gate.passed and "fell from" in gate.metadata["problems"].value
+    assert gate.metadata["compared_with_run"].value == good.run_id
+    assert not worse.asset_materializations_for_node("batch_output")
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT * FROM recommendations ORDER BY user_id, rank")).all() == yesterday
+
+
+@mock_aws
+def test_aws_preflight_stops_before_any_personalize_call(local_resources, monkeypatch):
+    s3 = S3Resource(region_name="eu-west-1")
+    s3.get_client().create_bucket(Bucket="shop-recs", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    store = S3ObjectStoreResource(bucket="shop-recs", s3=s3)
+    personalize = PersonalizeResource(backend="aws", region_name="eu-west-1", role_arn="not-a-role-arn",
+                                      object_store=store)
+    clients = []
+    monkeypatch.setattr(PersonalizeResource, "get_client", lambda self: clients.append(self))
+    result = dg.materialize(EXPORTS + [ALL_ASSETS[3]], raise_on_error=False, resources={
+        **local_resources, "object_store": store, "personalize": personalize})
+    assert not result.success
+    assert clients == []  # no Personalize client was even created
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    message = str(failure.event_specific_data.error)
+    assert "AWS preflight failed before any paid call" in message
+    assert "role ARN 'not-a-role-arn' is malformed" in message and "has no bucket policy" in message

@@ -31,11 +31,14 @@ def test_seven_assets_in_one_graph():
     assert upstream["recommendations_table"] == {"batch_output"}
 
 
-def test_jobs_schedule_and_sensors_are_wired():
+def test_jobs_schedules_sensors_and_checks_are_wired():
     assert defs.resolve_job_def("daily_recs_job") and defs.resolve_job_def("cleanup_job")
     schedule = defs.resolve_schedule_def("daily_recs_schedule")
     assert schedule.job_name == "daily_recs_job" and schedule.default_status == dg.DefaultScheduleStatus.RUNNING
-    for name in ("cleanup_after_success", "cleanup_after_failure"):
+    assert defs.resolve_schedule_def("orphan_sweep_schedule").job_name == "cleanup_job"
+    checks = {k.name for k in defs.resolve_asset_graph().asset_check_keys}
+    assert "solution_version_quality" in checks
+    for name in ("cleanup_after_batch_output", "cleanup_after_success", "cleanup_after_failure"):
         sensor = defs.resolve_sensor_def(name)
         assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
         assert sensor.job_name == "cleanup_job"
@@ -80,3 +83,16 @@ def test_local_root_and_schedule_come_from_the_environment():
                               "RECSYS_SCHEDULE_TIMEZONE": "Europe/Berlin"})
     assert settings.database_url == "sqlite:////data/recsys/demo.db"
     assert (settings.schedule_cron, settings.schedule_timezone) == ("30 5 * * *", "Europe/Berlin")
+
+
+def test_guardrails_come_from_the_environment():
+    settings = load_settings({"RECSYS_BUDGET_USD_PER_RUN": "2.5", "RECSYS_MAX_TRAINING_HOURS": "3",
+                              "RECSYS_QUALITY_MINIMUMS": "precision_at_10=0.02", "RECSYS_PRICE_PER_TRAINING_HOUR": "0.3"})
+    guardrails = build_resources(settings)["guardrails"]
+    assert (guardrails.budget_usd_per_run, guardrails.max_training_hours) == (2.5, 3.0)
+    assert guardrails.quality_minimums == {"precision_at_10": 0.02}
+    assert guardrails.prices.per_training_hour == 0.3
+    with pytest.raises(ValueError, match="RECSYS_BUDGET_USD_PER_RUN must be a number"):
+        load_settings({"RECSYS_BUDGET_USD_PER_RUN": "lots"})
+    with pytest.raises(ValueError, match="expected metric=number"):
+        load_settings({"RECSYS_QUALITY_MINIMUMS": "precision_at_10"})

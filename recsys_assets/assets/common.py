@@ -7,6 +7,7 @@ from typing import Iterator
 import dagster as dg
 from botocore.exceptions import ClientError
 
+from recsys_assets.workflow.ensure import CannotAdopt
 from recsys_assets.workflow.naming import RunNames
 from recsys_assets.workflow.polling import ResourceFailed, WaitTimeout
 
@@ -37,7 +38,7 @@ def personalize_failures() -> Iterator[None]:
         raise dg.Failure(description=str(e), metadata={"arn": e.arn, "status": e.status,
                                                        "failureReason": e.reason or ""},
                          allow_retries=False) from e
-    except WaitTimeout as e:
+    except (WaitTimeout, CannotAdopt) as e:
         raise dg.Failure(description=str(e), allow_retries=False) from e
     except ClientError as e:
         code = e.response.get("Error", {}).get("Code", "")
