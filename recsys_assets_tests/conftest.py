@@ -69,10 +69,16 @@ def local_settings(tmp_path, small_shop_template) -> Settings:
     return Settings(local_root=str(root), database_url=f"sqlite:///{root / 'demo.db'}")
 
 
+def with_fields(resource, **changes):
+    """A copy of a resource with some fields changed (Dagster builds resources from their config, so
+    pydantic's model_copy would change the attribute but not what a run gets)."""
+    return type(resource)(**{**{name: getattr(resource, name) for name in type(resource).model_fields}, **changes})
+
+
 @pytest.fixture
 def local_resources(local_settings) -> dict:
     """Real local resources, with no lifecycle delays and fast polling so tests run quickly."""
     resources = build_resources(local_settings)
-    resources["personalize"] = resources["personalize"].model_copy(update={
-        "local_transition_seconds": 0.0, "poll_interval_seconds": 0.05, "poll_max_interval_seconds": 0.2})
+    resources["personalize"] = with_fields(resources["personalize"], local_transition_seconds=0.0,
+                                           poll_interval_seconds=0.05, poll_max_interval_seconds=0.2)
     return resources

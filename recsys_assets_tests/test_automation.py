@@ -14,6 +14,8 @@ from recsys_assets.automation import (
     orphan_sweep_schedule,
 )
 from recsys_assets.resources.settings import Settings
+from recsys_assets.workflow.naming import RunNames
+from recsys_assets_tests.conftest import with_fields
 
 
 @dg.asset
@@ -117,3 +119,33 @@ def test_orphan_sweep_schedule_requests_a_sweep():
     schedule = orphan_sweep_schedule(Settings(sweep_cron="5 * * * *"))
     assert schedule.job_name == "cleanup_job" and schedule.default_status == dg.DefaultScheduleStatus.RUNNING
     assert [r.run_config for r in _tick(schedule).run_requests] == [cleanup_run_config(sweep=True)]
+
+
+def test_sweep_spares_unfinished_runs_and_dry_run_deletes_nothing(local_resources):
+    client = local_resources["personalize"].get_client()
+    finished, going = "aaaaaaaa-0000-0000-0000-000000000000", "bbbbbbbb-0000-0000-0000-000000000000"
+    groups = {}
+    for run_id in (finished, going):
+        names = RunNames("recsys", run_id)
+        groups[run_id] = client.create_dataset_group(name=names.dataset_group, tags=names.tags)["datasetGroupArn"]
+    foreign = client.create_dataset_group(name="not-ours")["datasetGroupArn"]
+    resources = {k: local_resources[k] for k in ("personalize", "guardrails")}
+    resources["guardrails"] = with_fields(resources["guardrails"], orphan_max_age_hours=0.0)
+    with dg.instance_for_test() as instance:
+        instance.add_run(dg.DagsterRun(job_name="daily_recs_job", run_id=going, status=dg.DagsterRunStatus.STARTED))
+        dry = cleanup_job.execute_in_process(run_config=cleanup_run_config(sweep=True, dry_run=True),
+                                             instance=instance, resources=resources)
+        assert dry.output_for_node("teardown_personalize_resources")["deleted"] == [groups[finished]]
+        assert len(client.list_dataset_groups()["datasetGroups"]) == 3
+        swept = cleanup_job.execute_in_process(run_config=cleanup_run_config(sweep=True), instance=instance,
+                                               resources=resources)
+    assert swept.output_for_node("teardown_personalize_resources")["deleted"] == [groups[finished]]
+    left = {g["datasetGroupArn"] for g in client.list_dataset_groups()["datasetGroups"]}
+    assert left == {groups[going], foreign}
+
+
+def test_cleanup_needs_a_run_or_a_sweep(local_resources):
+    resources = {k: local_resources[k] for k in ("personalize", "guardrails")}
+    result = cleanup_job.execute_in_process(run_config=cleanup_run_config(), resources=resources,
+                                            raise_on_error=False)
+    assert not result.success
