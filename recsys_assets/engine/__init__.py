@@ -10,6 +10,13 @@
 - ``storage``: s3:// object storage on a local directory or S3; ``data``: stored datasets and models
 """
 
-from recsys_assets.engine.transport import local_client
-
 __all__ = ["local_client"]
+
+
+def __getattr__(name: str):
+    # Imported on first use: worker processes import this package too, and need neither boto3 nor the service.
+    if name == "local_client":
+        from recsys_assets.engine.transport import local_client
+
+        return local_client
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -129,7 +129,8 @@ class Txn:
     def find(self, kind: str, parent: str | None = None, *, statuses: tuple[str, ...] | None = None,
              name: str | None = None) -> list[Resource]:
         """Resources of a kind (under a parent, with a name), newest first, as the service lists them."""
-        sql, args = "SELECT * FROM resources WHERE kind = ? AND substr(arn, 1, ?) = ?", [kind, len(self.scope), self.scope]
+        sql = "SELECT * FROM resources WHERE kind = ? AND substr(arn, 1, ?) = ?"
+        args = [kind, len(self.scope), self.scope]
         for column, value in (("parent", parent), ("name", name)):
             if value is not None:
                 sql += f" AND {column} = ?"
@@ -140,9 +141,21 @@ class Txn:
         sql += " ORDER BY created DESC, rowid DESC"
         return [Resource._from_row(r) for r in self.conn.execute(sql, args)]
 
+    def count(self, kind: str, parent: str | None = None, *, excluding: tuple[str, ...] = ()) -> int:
+        """How many resources of a kind (under a parent) exist, leaving out those in ``excluding`` statuses."""
+        sql = ("SELECT COUNT(*) FROM resources WHERE kind = ? AND substr(arn, 1, ?) = ?"
+               f" AND (status IS NULL OR status NOT IN ({','.join('?' * len(excluding))}))")
+        args = [kind, len(self.scope), self.scope, *excluding]
+        if parent is not None:
+            sql += " AND parent = ?"
+            args.append(parent)
+        return self.conn.execute(sql, args).fetchone()[0]
+
     def timed(self) -> list[Resource]:
-        """Resources with a time-driven transition under way (``due`` set), in every scope."""
-        return [Resource._from_row(r) for r in self.conn.execute("SELECT * FROM resources WHERE due IS NOT NULL")]
+        """Resources with a time-driven transition under way (``due`` set)."""
+        rows = self.conn.execute("SELECT * FROM resources WHERE due IS NOT NULL AND substr(arn, 1, ?) = ?",
+                                 (len(self.scope), self.scope))
+        return [Resource._from_row(r) for r in rows]
 
     def insert(self, res: Resource) -> None:
         self.conn.execute(

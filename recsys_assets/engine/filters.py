@@ -380,7 +380,7 @@ class ParsedFilter:
             dataset, fld = qualified.split(".")
             schema = available.get(dataset.upper())
             if schema is None:
-                raise _invalid(f"Invalid Expression: {qualified} needs a {dataset} dataset, and the dataset group has none.")
+                raise _invalid(f"Invalid Expression: {qualified} needs the dataset group's {dataset} dataset, and it has none.")
             # Every interaction has an event type (empty when the schema has no EVENT_TYPE column), so
             # the common `EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("*")` works on any schema.
             if dataset in _EVENT_DATASETS and fld == "EVENT_TYPE":
@@ -569,6 +569,7 @@ class _Attributes:
         self._dataset = dataset
         self._columns = {str(c).upper(): c for c in frame.columns}
         self._tokens: dict[str, dict[str, np.ndarray]] = {}
+        self._row_tokens: dict[str, list[list[str]]] = {}
         self._numbers: dict[str, np.ndarray] = {}
 
     def _column(self, fld: str) -> pd.Series:
@@ -578,8 +579,10 @@ class _Attributes:
 
     def row_tokens(self, fld: str) -> list[list[str]]:
         """Each row's `|`-split values of a (multi-valued categorical) field; [] where it is null."""
-        column = self._column(fld)
-        return [[] if pd.isna(v) else _text(v).split("|") for v in column.to_numpy(dtype=object)]
+        if fld not in self._row_tokens:
+            values = self._column(fld).to_numpy(dtype=object)
+            self._row_tokens[fld] = [[] if pd.isna(v) else _text(v).split("|") for v in values]
+        return self._row_tokens[fld]
 
     def tokens(self, fld: str) -> dict[str, np.ndarray]:
         """value -> rows holding it, over the `|`-split values of a (multi-valued) categorical field."""
@@ -690,14 +693,14 @@ class FilterContext:
         ``current_fld``. A current item without Items data (or without a value) has nothing to match."""
         catalogue = self.item_attributes()
         every = self._cached("items_by_id", lambda: _Attributes(self.items, "ITEM_ID", "Items"))
-        rows = every.index.get_indexer(current_ids)  # -1 (no Items row) picks the appended NaN / []
+        rows = every.index.get_indexer(current_ids)  # -1: no Items row (picks the appended NaN below)
         current_numbers = np.append(every.numbers(current_fld), np.nan)[rows]
         if op in _ORDERINGS:
             return _ORDERINGS[op](catalogue.numbers(fld)[None, :], current_numbers[:, None])
         hit = np.zeros((len(current_ids), len(self.item_ids)), dtype=bool)
-        index, current_tokens = catalogue.tokens(fld), every.row_tokens(current_fld) + [[]]
+        index, current_tokens = catalogue.tokens(fld), every.row_tokens(current_fld)
         for r, row in enumerate(rows):
-            for token in current_tokens[row]:
+            for token in current_tokens[row] if row >= 0 else ():
                 if token in index:
                     hit[r, index[token]] = True
         if op in ("=", "!="):

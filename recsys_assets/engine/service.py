@@ -344,9 +344,9 @@ class LocalPersonalize:
              tags: list[dict] | None = None) -> Resource:
         spec = KINDS[kind]
         # Names are unique per resource type in an account and region (ARNs mostly derive from them).
-        twin = (txn.find(kind, name=name) if name else None) or [txn.get(arn)]
-        if twin[0] is not None:
-            raise already_exists(f"The {spec.op} {name or arn} already exists ({twin[0].arn}).")
+        existing = (txn.find(kind, name=name) if name else []) or [r for r in [txn.get(arn)] if r is not None]
+        if existing:
+            raise already_exists(f"The {spec.op} {name or arn} already exists ({existing[0].arn}).")
         now = time.time()
         res = Resource(arn=arn, kind=kind, name=name, parent=parent,
                        status="CREATE PENDING" if spec.has_status else None,
@@ -498,7 +498,7 @@ class LocalPersonalize:
                           "and a KMS key needs a role that can access it.")
         name = p["name"]
         with self.transaction() as txn:
-            _check_quota(txn.find("dataset-group"), MAX_DATASET_GROUPS,
+            _check_quota(txn.count("dataset-group", excluding=DELETING), MAX_DATASET_GROUPS,
                          f"More than {MAX_DATASET_GROUPS} dataset groups; delete some and try again.")
             body = {k: p.get(k) for k in ("roleArn", "kmsKeyArn")}
             res = self._new(txn, "dataset-group", self.arn(f"dataset-group/{name}"), name, None, body, p.get("tags"))
@@ -514,8 +514,7 @@ class LocalPersonalize:
         except validation.SchemaValidationError as e:
             raise invalid(str(e)) from None
         with self.transaction() as txn:
-            if len(txn.find("schema")) >= MAX_SCHEMAS:
-                raise limit_exceeded(f"More than {MAX_SCHEMAS} schemas.")
+            _check_quota(txn.count("schema"), MAX_SCHEMAS, f"More than {MAX_SCHEMAS} schemas.")
             res = self._new(txn, "schema", self.arn(f"schema/{name}"), name, None, {"schema": p["schema"]})
         return {"schemaArn": res.arn}
 
@@ -603,7 +602,7 @@ class LocalPersonalize:
         with self.transaction() as txn:
             group = self._get(txn, p["datasetGroupArn"], "dataset-group")
             self._require_active(group, "Dataset group")
-            _check_quota(txn.find("solution", group.arn), MAX_SOLUTIONS_PER_GROUP,
+            _check_quota(txn.count("solution", group.arn, excluding=DELETING), MAX_SOLUTIONS_PER_GROUP,
                          f"More than {MAX_SOLUTIONS_PER_GROUP} solutions in dataset group {group.arn}.")
             body = {
                 "datasetGroupArn": group.arn, "recipeArn": p["recipeArn"],
@@ -706,7 +705,7 @@ class LocalPersonalize:
         with self.transaction() as txn:
             version = self._deployable(txn, p["solutionVersionArn"], p.get("campaignConfig"))
             group = version.body["datasetGroupArn"]
-            _check_quota([c for s in txn.find("solution", group) for c in txn.find("campaign", s.arn)],
+            _check_quota(sum(txn.count("campaign", s.arn, excluding=DELETING) for s in txn.find("solution", group)),
                          MAX_CAMPAIGNS_PER_GROUP, "Cannot create a campaign. More than 5 resources in ACTIVE state. "
                                                   "Please delete some and try again.")
             body = {"solutionVersionArn": p["solutionVersionArn"], "minProvisionedTPS": p.get("minProvisionedTPS", 1),
@@ -760,11 +759,10 @@ class LocalPersonalize:
                 parsed.check_against_datasets(schemas)
             except filters.FilterExpressionError as e:
                 raise invalid(str(e)) from None
-            existing = txn.find("filter", group.arn)
-            _check_quota(existing, MAX_FILTERS_PER_GROUP,
+            existing = [f for f in txn.find("filter", group.arn) if f.status not in DELETING]
+            _check_quota(len(existing), MAX_FILTERS_PER_GROUP,
                          f"More than {MAX_FILTERS_PER_GROUP} filters in dataset group {group.arn}.")
-            fields = parsed.fields.union(*(filters.parse_filter(f.body["filterExpression"]).fields
-                                           for f in existing if f.status not in DELETING))
+            fields = parsed.fields.union(*(filters.parse_filter(f.body["filterExpression"]).fields for f in existing))
             if len(fields) > filters.MAX_DISTINCT_FIELDS_PER_GROUP:
                 raise limit_exceeded(
                     f"The filters of dataset group {group.arn} would use {len(fields)} distinct dataset fields; "
@@ -908,9 +906,9 @@ def _pid_alive(pid: int) -> bool:
         return True
 
 
-def _check_quota(resources: list[Resource], limit: int, message: str) -> None:
-    """Quotas count resources that exist; ones being deleted no longer do."""
-    if len([r for r in resources if r.status not in DELETING]) >= limit:
+def _check_quota(count: int, limit: int, message: str) -> None:
+    """``count``: the resources the quota counts (those being deleted no longer do)."""
+    if count >= limit:
         raise limit_exceeded(message)
 
 

@@ -81,12 +81,13 @@ def _group_frames(catalog: Catalog, data: DataStore, group_arn: str) -> dict[str
     frames: dict[str, pd.DataFrame | None] = {attr: None for attr in _GROUP_DATASETS.values()}
     for dataset, schema in datasets:
         attr = _GROUP_DATASETS.get(dataset.body["datasetType"])
-        frame = data.read_dataset(dataset.arn) if attr else None
+        if attr is None:
+            continue
+        frame = data.read_dataset(dataset.arn)
         if frame is not None and schema is not None:
             # After UpdateDataset the records imported earlier have no value for the added fields.
             frame = frame.reindex(columns=validation.parse_schema(schema.body["schema"]).field_names)
-        if attr:
-            frames[attr] = frame
+        frames[attr] = frame
     return frames
 
 
@@ -103,13 +104,13 @@ def run_import(catalog: Catalog, data: DataStore, job: Resource) -> dict:
     location = job.body["dataSource"]["dataLocation"]
     # A location ending in "/" imports every CSV in that folder.
     uris = [u for u in store.list(location) if u.endswith(".csv")] if location.endswith("/") else [location]
+    if not uris:
+        raise JobFailed("Invalid Data location.")
     try:
         size = sum(store.size(uri) for uri in uris)
     except FileNotFoundError:
         raise JobFailed("Invalid Data location.") from None
     limit = MAX_IMPORT_BYTES[job.body["importMode"]]
-    if not uris:
-        raise JobFailed("Invalid Data location.")
     if size > limit:
         raise JobFailed(f"Failed to create a data import job for {validation.dataset_label(dataset_type)} dataset. "
                         f"{location} holds {size} bytes; a {job.body['importMode']} import takes at most {limit}.")

@@ -170,7 +170,7 @@ def test_check_against_datasets_accepts(expression):
          "HEIGHT is not a field of the Users dataset schema"),
         ('INCLUDE ItemID WHERE Items.PRICE < CurrentItem.COST', SCHEMAS, "COST is not a field of the Items dataset"),
         ('EXCLUDE ItemID WHERE Items.GENRE IN ("a") IF CurrentUser.AGE > 3',
-         {"Items": SCHEMAS["Items"], "Interactions": SCHEMAS["Interactions"]}, "needs a Users dataset"),
+         {"Items": SCHEMAS["Items"], "Interactions": SCHEMAS["Interactions"]}, "needs the dataset group's Users dataset"),
         ('INCLUDE ItemID WHERE Items.IN_STOCK IN ("true")', SCHEMAS,
          "Items.IN_STOCK is a boolean field; boolean fields can't be used in filters"),
         ('EXCLUDE ItemID WHERE Items.DESCRIPTION IN ("red")', SCHEMAS,
