@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME := $(CURDIR)/.recsys/dagster_home
 
-.PHONY: demo test dev install install-dev bench clean
+.PHONY: demo test dev install install-dev bench bench-db clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ demo: install $(DAGSTER_HOME)/dagster.yaml
 
 test: install-dev
 	$(BIN)/python -m pytest
+
+# Export and write-back at production scale against the databases' raw bulk paths (minutes; see README).
+bench-db: install
+	$(BIN)/python -m bench.db
 
 dev: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev

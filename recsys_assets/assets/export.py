@@ -1,7 +1,9 @@
 """users_csv, items_csv, interactions_csv: the app database as Personalize bulk CSVs.
 
-Each asset validates its schema file and every row it wrote, with blocking checks: a bad schema,
-a bad row or too little data stops the run before any Personalize resource (and any cost) exists.
+What is read comes from the mapping file (``RECSYS_MAPPING_FILE``, by default the demo shop's).
+Each asset validates its mapping and schema, every value it converts and the file it wrote, with
+blocking checks: a bad mapping, bad rows or too little data stop the run before anything is
+uploaded and before any Personalize resource (and any cost) exists.
 """
 
 
@@ -11,73 +13,93 @@ import dagster as dg
 
 from recsys_assets.assets.common import preview_md, root_run_id
 from recsys_assets.engine import validation
-from recsys_assets.export import EXPORTS, DatasetExport, check_csv, export_csv, load_schema
+from recsys_assets.export import ExportError, check_csv, export_csv, load_schema
+from recsys_assets.mapping import DATASET_TYPES, MappingError
 from recsys_assets.resources import AppDatabaseResource, ObjectStoreResource
 
 SCHEMA_CHECK, ROWS_CHECK, MINIMUM_CHECK = "schema_valid", "rows_valid", "minimum_data"
 
 
-def _build(spec: DatasetExport) -> dg.AssetsDefinition:
-    name = f"{spec.name}_csv"
+def _build(dataset: str) -> dg.AssetsDefinition:
+    name, dataset_type = f"{dataset}_csv", DATASET_TYPES[dataset]
     checks = [
         dg.AssetCheckSpec(SCHEMA_CHECK, asset=name, blocking=True,
-                          description=f"schemas/{spec.name}.json follows Personalize's rules for {spec.dataset_type}"),
+                          description=f"the mapping and the {dataset} schema follow Personalize's rules for "
+                                      f"{dataset_type}"),
         dg.AssetCheckSpec(ROWS_CHECK, asset=name, blocking=True,
-                          description="every row matches the schema, as the import job will check it"),
+                          description="every row converts to the schema and the file reads as the import job "
+                                      "will read it"),
     ]
-    if spec.dataset_type == "INTERACTIONS":
+    if dataset_type == "INTERACTIONS":
         checks.append(dg.AssetCheckSpec(MINIMUM_CHECK, asset=name, blocking=True,
                                         description="Personalize's documented minimum data for training"))
 
+    def failed(check_name: str, metadata: dict) -> dg.AssetCheckResult:
+        return dg.AssetCheckResult(check_name=check_name, passed=False, metadata=metadata)
+
     @dg.asset(name=name, group_name="export", kinds={"csv"}, check_specs=checks,
-              description=f"The {spec.name} table of the app database as a Personalize {spec.dataset_type} CSV.")
+              description=f"The mapped {dataset} of the app database as a Personalize {dataset_type} CSV.")
     def _asset(context: dg.AssetExecutionContext, app_db: AppDatabaseResource,
                object_store: ObjectStoreResource) -> dg.MaterializeResult:
         started = time.monotonic()
         try:
+            spec = app_db.get_mapping().datasets[dataset]
             schema_json, schema = load_schema(spec)
-        except validation.SchemaValidationError as e:
+        except (MappingError, validation.SchemaValidationError) as e:
             context.log.error(str(e))
-            failed = {"error": str(e)}
-            return dg.MaterializeResult(
-                metadata={"valid": False, "error": str(e)},
-                check_results=[dg.AssetCheckResult(check_name=c.name, passed=False, metadata=failed)
-                               for c in checks],
-            )
-        uri = object_store.uri(root_run_id(context), f"{spec.name}.csv")
+            return dg.MaterializeResult(metadata={"valid": False, "error": str(e)},
+                                        check_results=[failed(c.name, {"error": str(e)}) for c in checks])
+        uri = object_store.uri(root_run_id(context), f"{dataset}.csv")
         store = object_store.get_store()
-        result = export_csv(app_db.get_engine(), spec, schema, store, uri)
+        common = {"mapping": app_db.mapping_file, "source": spec.source if not spec.is_query else "(query)",
+                  "schema": schema_json}
+        try:
+            result = export_csv(app_db.get_engine(), spec, schema, store, uri)
+        except ExportError as e:
+            context.log.error(str(e))
+            bad = {"error": str(e), "column": e.column or ""}
+            if e.bad is not None and e.bad.count:
+                bad |= {"bad_rows": e.bad.count, "bad_row_examples": "\n".join(e.bad.examples)}
+            results = [dg.AssetCheckResult(check_name=SCHEMA_CHECK, passed=True), failed(ROWS_CHECK, bad)]
+            if dataset_type == "INTERACTIONS":
+                results.append(failed(MINIMUM_CHECK, {"problems": "rows are invalid; not checked"}))
+            return dg.MaterializeResult(metadata={**common, "valid": False, **bad}, check_results=results)
+
         check = check_csv(store, uri, spec, schema)
         results = [dg.AssetCheckResult(check_name=SCHEMA_CHECK, passed=True)]
         if check.error is None:
             results.append(dg.AssetCheckResult(check_name=ROWS_CHECK, passed=True, metadata={"rows": result.rows}))
         else:
             context.log.error(str(check.error))
-            results.append(dg.AssetCheckResult(
-                check_name=ROWS_CHECK, passed=False,
-                metadata={"error": str(check.error), "row": check.error.row or 0, "column": check.error.column or ""}))
-        if spec.dataset_type == "INTERACTIONS":
+            results.append(failed(ROWS_CHECK, {"error": str(check.error), "row": check.error.row or 0,
+                                               "column": check.error.column or ""}))
+        if dataset_type == "INTERACTIONS":
             problems = check.minimum_data_problems if check.error is None else ["rows are invalid; not checked"]
             results.append(dg.AssetCheckResult(check_name=MINIMUM_CHECK, passed=not problems,
                                                metadata={"problems": "\n".join(problems) or "none"}))
         valid = all(r.passed for r in results)
         context.log.info(f"wrote {result.rows} rows to {uri} ({'valid' if valid else 'INVALID'})")
         metadata = {
+            **common,
             "uri": dg.MetadataValue.path(uri),
             "valid": valid,
-            "schema": schema_json,
             "dagster/row_count": result.rows,
             "dagster/column_schema": dg.TableSchema(
                 columns=[dg.TableColumn(f.name, f.type, description="nullable" if f.nullable else None)
                          for f in schema.fields]),
             "preview": preview_md(schema.field_names, result.preview),
+            "source_rows": result.source_rows,
+            "export_path": result.path,
             "duration_seconds": round(time.monotonic() - started, 2),
         }
-        if result.dropped_rows:
-            metadata["rows_dropped_unknown_user_or_item"] = result.dropped_rows
+        dropped = {"rows_dropped_unknown_user_or_item": result.unknown, "rows_dropped_duplicate": result.duplicates,
+                   "rows_dropped_bad": result.bad.count}
+        metadata |= {k: v for k, v in dropped.items() if v}
+        if result.bad.count:
+            metadata["bad_row_examples"] = "\n".join(result.bad.examples)
         return dg.MaterializeResult(metadata=metadata, check_results=results)
 
     return _asset
 
 
-users_csv, items_csv, interactions_csv = (_build(EXPORTS[name]) for name in ("users", "items", "interactions"))
+users_csv, items_csv, interactions_csv = (_build(name) for name in DATASET_TYPES)

@@ -10,7 +10,6 @@ from pydantic import Field
 from recsys_assets.app_database import stream_rows
 from recsys_assets.assets.common import personalize_failures, preview_md, run_names, upstream_metadata
 from recsys_assets.assets.export import interactions_csv, items_csv, users_csv
-from recsys_assets.export import BATCH_USERS_QUERY
 from recsys_assets.resources import (
     AppDatabaseResource,
     GuardrailsResource,
@@ -185,7 +184,8 @@ def batch_output(context: dg.AssetExecutionContext, config: BatchConfig, persona
     store = object_store.get_store()
     input_uri = object_store.uri(names.run_id, "batch-input", "users.json")
     with store.open_text_write(input_uri) as text:
-        users = write_batch_input((str(row[0]) for row in stream_rows(app_db.get_engine(), BATCH_USERS_QUERY)), text)
+        users = write_batch_input((str(row[0]) for row in stream_rows(app_db.get_engine(),
+                                                                      app_db.get_mapping().users_to_score)), text)
     with personalize_failures():
         out = run_batch_inference(
             personalize.get_client(), names, dataset_group_arn=group_arn,

@@ -46,7 +46,7 @@ def build_resources(settings: Settings) -> dict:
     # The UI shows resource config: a user's URL (which may hold a password) stays an EnvVar there.
     db_url = dg.EnvVar("RECSYS_DATABASE_URL") if settings.database_url != settings.demo_database_url else settings.database_url
     return {
-        "app_db": AppDatabaseResource(url=db_url),
+        "app_db": AppDatabaseResource(url=db_url, mapping_file=settings.mapping_file),
         "object_store": object_store,
         "personalize": personalize,
         "guardrails": GuardrailsResource(

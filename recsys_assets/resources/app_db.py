@@ -1,4 +1,4 @@
-"""The application's own database, through SQLAlchemy (SQLite, PostgreSQL, MariaDB/MySQL)."""
+"""The application's own database, through SQLAlchemy (SQLite, PostgreSQL, MariaDB/MySQL), and its mapping."""
 
 from __future__ import annotations
 
@@ -6,6 +6,9 @@ import functools
 
 import dagster as dg
 import sqlalchemy as sa
+from pydantic import Field
+
+from recsys_assets.mapping import DEFAULT_MAPPING_FILE, Mapping, load_mapping
 
 
 @functools.cache
@@ -15,9 +18,15 @@ def _engine(url: str) -> sa.Engine:
 
 class AppDatabaseResource(dg.ConfigurableResource):
     url: str
+    mapping_file: str = Field(str(DEFAULT_MAPPING_FILE),
+                              description="TOML file mapping the database's tables onto the Personalize datasets.")
 
     def get_engine(self) -> sa.Engine:
         return _engine(self.url)
+
+    def get_mapping(self) -> Mapping:
+        """Read on every call, so an edited mapping applies to the next run without a restart."""
+        return load_mapping(self.mapping_file)
 
     @property
     def display_url(self) -> str:

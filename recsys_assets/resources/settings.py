@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from recsys_assets.mapping import DEFAULT_MAPPING_FILE, mapping_path
+
 BACKENDS = ("local", "aws")
 # Never billed, never sent anywhere: the local engine only checks that it is well formed.
 LOCAL_ROLE_ARN = "arn:aws:iam::000000000000:role/recsys-local-engine"
@@ -21,6 +23,7 @@ class Settings:
     backend: str = "local"
     local_root: str = ".recsys"
     database_url: str = ""
+    mapping_file: str = str(DEFAULT_MAPPING_FILE)
     bucket: str = "recsys-local"
     prefix: str = "recsys"
     region: str = "us-east-1"
@@ -60,6 +63,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         backend=backend,
         local_root=local_root,
         database_url=env.get("RECSYS_DATABASE_URL", ""),
+        mapping_file=str(mapping_path(env)),
         bucket=env.get("RECSYS_S3_BUCKET") or defaults.bucket,
         prefix=env.get("RECSYS_S3_PREFIX") or defaults.prefix,
         region=env.get("RECSYS_AWS_REGION") or env.get("AWS_REGION") or defaults.region,
