@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME := $(CURDIR)/.recsys/dagster_home
 
-.PHONY: demo test dev install install-dev bench bench-db clean
+.PHONY: demo test dev install install-dev bench bench-db bench-engine clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ test: install-dev
 # Export and write-back at production scale against the databases' raw bulk paths (minutes; see README).
 bench-db: install
 	$(BIN)/python -m bench.db
+
+# The engine's user-personalization against tuned iALS/EASE (quality) and implicit (speed, 100k users).
+bench-engine: install
+	$(BIN)/python -m bench.engine_quality
+	$(BIN)/python -m bench.engine_speed
 
 dev: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev

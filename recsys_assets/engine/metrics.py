@@ -3,17 +3,30 @@
 [personalize-api.md §5.2] Users are split 90/10 with a fixed seed. The model trains on the 90 %
 users' interactions plus each test user's oldest 90 %; the test user's newest 10 % are the truth.
 Each test user's top 25, excluding the items in their input history, is scored against that truth
-(binary relevance, rank 1 at the top).
+(binary relevance, rank 1 at the top). Per recipe family:
+
+- user recommendations (user-personalization, popularity-count, trending-now) and personalized-ranking
+  (ranking the whole catalogue, as nothing narrower is documented): the user's top 25;
+- related items (SIMS, Similar-Items), where the service documents no protocol, emulator choice: the
+  25 items most similar to the test user's newest input item;
+- trending-now also reports ``trend_prediction_accuracy`` (emulator choice; the service names the
+  metric, not its key or formula): of the items whose counts grew most in the newest
+  ``trend_discovery_frequency`` window (up to 25 with positive growth), the share found in the top 25
+  of a model trained on the data before that window.
+
+``train_and_evaluate`` fits once on the split: the metrics come from that model, and the final model
+folds the held-out interactions back in (``recipes.complete``) instead of training a second time.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-import pandas as pd
 
-from recsys_assets.engine.recipes import TrainingData, select_interactions, train
+from recsys_assets.engine import algorithms, recipes
+from recsys_assets.engine.models import Model, RelatedItemsModel
 
 METRIC_NAMES = (
     "coverage",
@@ -25,6 +38,7 @@ METRIC_NAMES = (
     "precision_at_10",
     "precision_at_25",
 )
+TREND_METRIC = "trend_prediction_accuracy"
 TEST_USER_SHARE = 0.1
 TRUTH_SHARE = 0.1
 TOP_K = 25
@@ -59,60 +73,112 @@ def ranking_metrics(recommended: Sequence[Sequence[str]], truth: Sequence[set[st
     return {name: float(total / users) if users else 0.0 for name, total in totals.items()}
 
 
-def solution_metrics(recipe_arn: str, data: TrainingData, *, event_type: str | None = None,
-                     solution_config: dict | None = None, seed: int = 0) -> dict[str, float]:
-    """The METRIC_NAMES of a solution version, rounded to 4 decimals as the service reports them.
+@dataclass
+class Split:
+    users: np.ndarray  # test users (codes into events.user_ids), sorted
+    truth: np.ndarray  # bool mask over the events: the test users' newest 10 %
 
-    Raises recipes.TrainingError when the training part of the split is too small to train on.
+
+def documented_split(events: recipes.Events, seed: int) -> Split:
+    """10 % of users (seeded), and each one's newest 10 % of interactions as the truth.
+
+    A test user with n >= 2 interactions keeps their oldest n - max(1, round(0.1 n)) as input; one
+    with a single interaction keeps it, and gets an empty truth.
     """
-    interactions = select_interactions(data.interactions, event_type, solution_config)
-    train_part, test_users, truth = _split(interactions, seed)
-    model = train(
-        recipe_arn,
-        TrainingData(train_part, data.items, data.users),
-        event_type=event_type,
-        solution_config=solution_config,
-        seed=seed,
-    )
-    recommended = []
-    for start in range(0, len(test_users), BLOCK_USERS):
-        block = test_users[start:start + BLOCK_USERS]
-        allowed = ~model.seen(block).toarray()
-        recommended += [items for items, _ in model.recommend(block, TOP_K, allowed)]
+    n_users = len(events.user_ids)
+    n_test = max(1, int(round(TEST_USER_SHARE * n_users))) if n_users else 0
+    users = np.sort(np.random.default_rng(seed).choice(n_users, size=n_test, replace=False))
+    return Split(users, events.newest(users, np.ones(len(events.user), dtype=bool), TRUTH_SHARE))
+
+
+def evaluate(model: Model, prepared: recipes.Prepared, users: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    """METRIC_NAMES for ``users`` (codes) whose ``truth`` events the model was trained without."""
+    events = prepared.events
+    user_ids = events.user_ids[users]
+    if isinstance(model, RelatedItemsModel):
+        queries = events.item_ids[_newest_input_item(events, users, truth)]
+    recommended: list[np.ndarray] = []
+    for start in range(0, len(users), BLOCK_USERS):
+        block = slice(start, start + BLOCK_USERS)
+        allowed = ~model.seen(user_ids[block]).toarray()
+        if isinstance(model, RelatedItemsModel):
+            top = model.top_similar(queries[block], TOP_K, allowed)
+        else:
+            top = model.top_items(user_ids[block], TOP_K, allowed)[0]
+        recommended += [model.item_ids[row[row >= 0]] for row in top]
     # The input history was excluded from the lists, so it cannot count as truth either.
-    seen = model.seen(test_users).tolil().rows
-    truth = [truth[user] - set(model.item_ids[row]) for user, row in zip(test_users, seen)]
-
-    catalogue = set(data.interactions["ITEM_ID"].astype(str))
-    if data.items is not None:
-        catalogue |= set(data.items["ITEM_ID"].astype(str))
-    recommended_items = set().union(*recommended) if recommended else set()
-    metrics = {"coverage": len(recommended_items) / len(catalogue) if catalogue else 0.0}
-    metrics |= ranking_metrics(recommended, truth)
-    return {name: round(metrics[name], 4) for name in METRIC_NAMES}
+    seen = model.seen(user_ids).tolil().rows
+    relevant = _items_by_user(events, users, truth)
+    truth_sets = [set(relevant[i]) - set(model.item_ids[row]) for i, row in enumerate(seen)]
+    shown = np.unique(np.concatenate(recommended)) if recommended else np.array([])
+    metrics = {"coverage": len(shown) / prepared.catalogue_size if prepared.catalogue_size else 0.0}
+    metrics |= ranking_metrics([list(r) for r in recommended], truth_sets)
+    return metrics
 
 
-def _split(interactions: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, np.ndarray, dict[str, set[str]]]:
-    """(training interactions, test user ids, each test user's newest items).
+def _newest_input_item(events: recipes.Events, users: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Item code of each user's newest event outside ``truth`` (every test user keeps at least one)."""
+    (index,) = np.nonzero(np.isin(events.user, users) & ~truth)
+    index = index[np.lexsort((index, events.time[index], events.user[index]))]
+    last = np.r_[events.user[index][1:] != events.user[index][:-1], True]
+    newest = dict(zip(events.user[index][last].tolist(), events.item[index][last].tolist()))
+    return np.array([newest[u] for u in users.tolist()], dtype=np.int64)
 
-    A test user with n >= 2 interactions keeps their oldest n - max(1, round(0.1 n)) as input;
-    one with a single interaction keeps it, and gets an empty truth.
+
+def _items_by_user(events: recipes.Events, users: np.ndarray, mask: np.ndarray) -> list[np.ndarray]:
+    (index,) = np.nonzero(mask)
+    order = np.argsort(events.user[index], kind="stable")
+    user, item = events.user[index][order], events.item_ids[events.item[index][order]]
+    bounds = np.searchsorted(user, np.stack([users, users + 1]))
+    return [item[lo:hi] for lo, hi in bounds.T]
+
+
+def trend_prediction_accuracy(prepared: recipes.Prepared, values: dict, seed: int) -> float:
+    events = prepared.events
+    window = recipes.TREND_WINDOWS[values["trend_discovery_frequency"]]
+    end = events.time.max()
+    n = len(events.item_ids)
+    growth = algorithms.trend_scores(events.item, events.time, n, window, end)
+    grew = np.flatnonzero(growth > 0)
+    actual = grew[np.lexsort((grew, -growth[grew]))][:TOP_K]
+    before = events.time <= end - window
+    if not len(actual) or not before.any():
+        return 0.0
+    model = recipes.fit(_with_events(prepared, before), seed=seed).model
+    predicted = model.top_items(model.user_ids[:1], TOP_K)[0][0]
+    return len(set(actual.tolist()) & set(predicted.tolist())) / len(actual)
+
+
+def _with_events(prepared: recipes.Prepared, keep: np.ndarray) -> recipes.Prepared:
+    """``prepared`` restricted to the ``keep`` events (same catalogue and user codes)."""
+    events = prepared.events
+    kept = recipes.Events(events.user[keep], events.item[keep], events.time[keep], events.weight[keep],
+                          events.user_ids, events.item_ids)
+    return recipes.Prepared(prepared.recipe, prepared.params, prepared.search, kept, prepared.tokens,
+                            prepared.catalogue_size)
+
+
+def train_and_evaluate(recipe_arn: str, data: recipes.TrainingData, *, event_type: str | None = None,
+                       solution_config: dict | None = None, perform_hpo: bool = False,
+                       seed: int = 0) -> tuple[Model, dict[str, float]]:
+    """The model to serve and the GetSolutionMetrics dict (4 decimals, as the service reports them).
+
+    One fit on the documented split gives the metrics; the final model is that fit with the held-out
+    interactions folded back in. Raises recipes.TrainingError with the failureReason.
     """
-    interactions = interactions.assign(USER_ID=interactions["USER_ID"].astype(str),
-                                       ITEM_ID=interactions["ITEM_ID"].astype(str))
-    users = np.unique(interactions["USER_ID"].to_numpy(dtype=object))
-    n_test = max(1, int(round(TEST_USER_SHARE * len(users)))) if len(users) else 0
-    test_users = np.sort(np.random.default_rng(seed).choice(users, size=n_test, replace=False))
+    prepared = recipes.prepare(recipe_arn, data, event_type=event_type, solution_config=solution_config,
+                               perform_hpo=perform_hpo, seed=seed)
+    split = documented_split(prepared.events, seed)
+    fitted = recipes.fit(prepared, exclude=split.truth, seed=seed)
+    metrics = evaluate(fitted.model, prepared, split.users, split.truth)
+    if prepared.recipe is recipes.TRENDING_NOW:
+        metrics[TREND_METRIC] = trend_prediction_accuracy(prepared, fitted.values, seed)
+    model = recipes.complete(fitted, prepared, split.truth, seed=seed)
+    return model, {name: round(float(value), 4) for name, value in metrics.items()}
 
-    is_test = interactions["USER_ID"].isin(test_users).to_numpy()
-    test = interactions[is_test].sort_values(["USER_ID", "TIMESTAMP"], kind="stable")
-    sizes = test.groupby("USER_ID", sort=False)["USER_ID"].transform("size").to_numpy()
-    newest_first = test.groupby("USER_ID", sort=False).cumcount(ascending=False).to_numpy()
-    n_truth = np.where(sizes >= 2, np.maximum(1, np.floor(TRUTH_SHARE * sizes + 0.5)), 0)
-    held = newest_first < n_truth
 
-    truth = {user: set() for user in test_users}
-    for user, items in test[held].groupby("USER_ID")["ITEM_ID"]:
-        truth[user] = set(items)
-    train_part = pd.concat([interactions[~is_test], test[~held]])
-    return train_part, test_users, truth
+def solution_metrics(recipe_arn: str, data: recipes.TrainingData, *, event_type: str | None = None,
+                     solution_config: dict | None = None, perform_hpo: bool = False, seed: int = 0) -> dict[str, float]:
+    """The metrics of ``train_and_evaluate``."""
+    return train_and_evaluate(recipe_arn, data, event_type=event_type, solution_config=solution_config,
+                              perform_hpo=perform_hpo, seed=seed)[1]

@@ -5,15 +5,24 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys_assets.engine.batch import MAX_NUM_RESULTS, input_uris, output_uri, run_batch_inference
+from recsys_assets.engine.batch import (
+    MAX_NUM_RESULTS,
+    BatchNotSupported,
+    check_recipe,
+    format_scores,
+    input_uris,
+    output_uri,
+    run_batch_inference,
+)
 from recsys_assets.engine.filters import FilterContext, parse_filter
 from recsys_assets.engine.storage import LocalObjectStore
 
-CATALOGUE = np.array([f"item{i}" for i in range(600)])
+CATALOGUE = np.array([f"item{i}" for i in range(600)], dtype=object)
 
 
 class FakeModel:
-    """Ranks the catalogue in order (item0 best) for every user; honours the allowed mask like the real models."""
+    """Ranks the catalogue in order (item0 best) for every user and item, with scores falling from 1 to 0;
+    honours the allowed mask like the real models. Unknown items ("unknown*") rank as popular items do."""
 
     recipe_arn = "arn:aws:personalize:::recipe/fake"
 
@@ -21,19 +30,32 @@ class FakeModel:
         self.item_ids = CATALOGUE
         self.has_scores = has_scores
         self.calls: list[int] = []
+        self._scores = np.linspace(1, 0, len(CATALOGUE), dtype=np.float32)
 
-    def score(self, user_ids):
-        return np.tile(np.linspace(1, 0, len(CATALOGUE), dtype=np.float32), (len(user_ids), 1))
+    def item_index(self, item_ids):
+        return pd.Index(self.item_ids).get_indexer(item_ids)
 
-    def recommend(self, user_ids, num_results, allowed=None):
+    def top_items(self, user_ids, num_results, allowed=None):
         self.calls.append(len(user_ids))
-        scores = self.score(user_ids)
-        results = []
+        items = np.full((len(user_ids), num_results), -1, dtype=np.int32)
         for u in range(len(user_ids)):
             ranked = [i for i in range(len(CATALOGUE)) if allowed is None or allowed[u, i]][:num_results]
-            item_scores = [round(float(scores[u, i]), 4) for i in ranked] if self.has_scores else None
-            results.append(([str(CATALOGUE[i]) for i in ranked], item_scores))
-        return results
+            items[u, :len(ranked)] = ranked
+        scores = np.where(items >= 0, self._scores[items], np.nan) if self.has_scores else None
+        return items, scores
+
+    def top_similar(self, item_ids, num_results, allowed=None):
+        return self.top_items(item_ids, num_results, allowed)[0]
+
+    def rank(self, user_ids, item_lists):
+        self.calls.append(len(user_ids))
+        out = []
+        for items in item_lists:
+            known = sorted((self.item_index([i])[0], i) for i in items if self.item_index([i])[0] >= 0)
+            weights = np.array([self._scores[p] for p, _ in known]) + 1
+            out.append(([i for _, i in known] + [i for i in items if self.item_index([i])[0] < 0],
+                        list(weights / weights.sum()) + [0.0] * sum(self.item_index([i])[0] < 0 for i in items)))
+        return out
 
 
 @dataclass(frozen=True)
@@ -41,12 +63,15 @@ class FakeRecipe:
     name: str
     arn: str
     recipe_type: str
-    batch_input: str
+    batch_input: str | None
     has_scores: bool
 
 
 UP = FakeRecipe("aws-user-personalization", "arn:aws:personalize:::recipe/aws-user-personalization", "USER_PERSONALIZATION", "userId", True)
 POPULARITY = FakeRecipe("aws-popularity-count", "arn:aws:personalize:::recipe/aws-popularity-count", "USER_PERSONALIZATION", "userId", False)
+RANKING = FakeRecipe("aws-personalized-ranking-v2", "arn:aws:personalize:::recipe/aws-personalized-ranking-v2", "PERSONALIZED_RANKING", "userId+itemList", True)
+SIMS = FakeRecipe("aws-sims", "arn:aws:personalize:::recipe/aws-sims", "RELATED_ITEMS", "itemId", False)
+TRENDING = FakeRecipe("aws-trending-now", "arn:aws:personalize:::recipe/aws-trending-now", "USER_PERSONALIZATION", None, False)
 
 
 @pytest.fixture
@@ -71,9 +96,10 @@ def run(store, recipe=UP, model=None, **kwargs):
 def test_user_personalization_output_format(store):
     put(store, "s3://b/in/users.json", ['{"userId": "4638"}'])
     assert run(store, num_results=3) == {"input_files": 1, "records": 1, "error_records": 0}
+    # Compact, as the service writes it; scores with 7 decimals.
     assert store.read_bytes("s3://b/out/users.json.out").decode() == (
-        '{"input": {"userId": "4638"}, "output": {"recommendedItems": ["item0", "item1", "item2"], '
-        '"scores": [1.0, 0.9983, 0.9967]}, "error": null}\n'
+        '{"input":{"userId":"4638"},"output":{"recommendedItems":["item0","item1","item2"],'
+        '"scores":[1.0000000,0.9983305,0.9966611]},"error":null}\n'
     )
 
 
@@ -132,6 +158,8 @@ def test_one_output_line_per_input_line_with_error_lines(store):
     ]
     assert [o["output"] for o in out if o["error"]] == [{"recommendedItems": []}] * 5
     assert out[0]["output"] == out[-1]["output"] == {"recommendedItems": ["item0"], "scores": [1.0]}
+    assert store.read_bytes("s3://b/out/users.json.out").decode().splitlines()[1] == (
+        '{"input":"not json","output":{"recommendedItems":[]},"error":"User error: Input line is not valid JSON: Expecting value"}')
     assert model.calls == [2]  # error lines never reach the model
 
 
@@ -224,10 +252,75 @@ def test_input_files_sharing_a_name_are_rejected(store):
         run(store)
 
 
-def test_recipes_without_user_input_are_not_run_here(store):
-    sims = FakeRecipe("aws-sims", "arn:aws:personalize:::recipe/aws-sims", "RELATED_ITEMS", "itemId", False)
-    with pytest.raises(NotImplementedError, match="expects 'itemId' input"):
-        run(store, recipe=sims)
+def test_trending_now_has_no_batch_inference(store):
+    put(store, "s3://b/in/users.json", ['{"userId": "1"}'])
+    check_recipe(UP)
+    with pytest.raises(BatchNotSupported, match="not available for solution versions of recipe aws-trending-now"):
+        check_recipe(TRENDING)
+    with pytest.raises(BatchNotSupported):
+        run(store, recipe=TRENDING)
+    assert not store.exists("s3://b/out/users.json.out")
+
+
+def test_personalized_ranking_format(store):
+    put(store, "s3://b/in/lists.json", [
+        '{"userId": "891", "itemList": ["item27", "unknown1", "item5", "item101"]}',
+        '{"userId": "892"}',
+        '{"userId": "893", "itemList": []}',
+        '{"userId": "894", "itemList": "item1"}',
+    ])
+    assert run(store, recipe=RANKING, num_results=2) == {"input_files": 1, "records": 4, "error_records": 3}
+    out = read_lines(store, "s3://b/out/lists.json.out")
+    # The whole list comes back reranked (numResults does not cut it), unknown items last.
+    assert out[0]["output"]["recommendedItems"] == ["item5", "item27", "item101", "unknown1"]
+    assert sum(out[0]["output"]["scores"]) == pytest.approx(1.0, abs=1e-6) and out[0]["output"]["scores"][-1] == 0.0
+    assert [o["error"] for o in out[1:]] == [
+        "User error: Required fields for the provided recipe are userId, itemList",
+        "User error: itemList must be a list of 1 to 500 item id strings",
+        "User error: itemList must be a list of 1 to 500 item id strings",
+    ]
+
+
+def test_personalized_ranking_filter_drops_items(store, filter_ctx):
+    put(store, "s3://b/in/lists.json", ['{"userId": "u2", "itemList": ["item3", "item2", "item1", "unknown1"]}'])
+    filter_ = parse_filter('EXCLUDE ItemID WHERE Items.GENRE IN ("horror")')
+    run(store, recipe=RANKING, filter_=filter_, filter_ctx=filter_ctx)
+    assert read_lines(store, "s3://b/out/lists.json.out")[0]["output"]["recommendedItems"] == ["item2", "unknown1"]
+
+
+def test_related_items_format(store):
+    put(store, "s3://b/in/items.json", ['{"itemId": "105"}', '{"userId": "1"}', '{"itemId": ""}'])
+    assert run(store, recipe=SIMS, num_results=3) == {"input_files": 1, "records": 3, "error_records": 2}
+    out = store.read_bytes("s3://b/out/items.json.out").decode().splitlines()
+    assert out[0] == '{"input":{"itemId":"105"},"output":{"recommendedItems":["item0","item1","item2"]},"error":null}'
+    assert [json.loads(line)["error"] for line in out[1:]] == [
+        "User error: Required fields for the provided recipe are itemId",
+        "User error: itemId must be a string of 1 to 256 characters",
+    ]
+
+
+def test_related_items_filters_see_the_current_item(store, filter_ctx):
+    put(store, "s3://b/in/items.json", ['{"itemId": "item1"}', '{"itemId": "item2"}'])
+    filter_ = parse_filter("INCLUDE ItemID WHERE Items.GENRE IN (CurrentItem.GENRE)")
+    run(store, recipe=SIMS, num_results=3, filter_=filter_, filter_ctx=filter_ctx)
+    assert [o["output"]["recommendedItems"] for o in read_lines(store, "s3://b/out/items.json.out")] == [
+        ["item1", "item3", "item5"], ["item0", "item2", "item4"]]
+
+
+def test_related_items_filter_needs_item_evaluation(store, filter_ctx):
+    class UserOnlyFilter:
+        def resolve_values(self, values):
+            return {}
+
+    put(store, "s3://b/in/items.json", ['{"itemId": "item1"}'])
+    with pytest.raises(NotImplementedError, match="CurrentItem evaluation"):
+        run(store, recipe=SIMS, filter_=UserOnlyFilter(), filter_ctx=filter_ctx)
+
+
+def test_format_scores_writes_seven_decimals():
+    scores = np.array([[1.0, 0.5, 0.01234567, 0.0], [1e-9, 0.3333333, np.nan, np.nan]], dtype=np.float32)
+    assert format_scores(scores, np.array([4, 2])) == [b"1.0000000,0.5000000,0.0123457,0.0000000", b"0.0000000,0.3333333"]
+    assert format_scores(scores, np.array([0, 1]))[0] == b""
 
 
 @pytest.fixture

@@ -4,14 +4,24 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys_assets.engine.metrics import METRIC_NAMES, _split, ranking_metrics, solution_metrics
+from recsys_assets.engine import recipes
+from recsys_assets.engine.metrics import (
+    METRIC_NAMES,
+    documented_split,
+    ranking_metrics,
+    solution_metrics,
+    train_and_evaluate,
+)
+from recsys_assets.engine.models import FactorModel
 from recsys_assets.engine.recipes import (
     POPULARITY_COUNT,
+    SIMS,
+    TRENDING_NOW,
     USER_PERSONALIZATION_V2,
     TrainingData,
     TrainingError,
 )
-from recsys_assets_tests.engine.test_recipes import structured_interactions
+from recsys_assets_tests.engine.test_recipes import IALS, structured_interactions
 
 POP, UP2 = POPULARITY_COUNT.arn, USER_PERSONALIZATION_V2.arn
 
@@ -84,19 +94,26 @@ def test_split_holds_out_each_test_users_newest_tenth():
         n = 1 if u == 0 else 5 + u  # 6..44 interactions; user 0 has a single one
         times = np.random.default_rng(u).permutation(n)
         rows += [(f"u{u:02d}", f"i{u}-{t}", 1000 + times[t]) for t in range(n)]
-    events = pd.DataFrame(rows, columns=["USER_ID", "ITEM_ID", "TIMESTAMP"]).sample(frac=1, random_state=0)
+    frame = pd.DataFrame(rows, columns=["USER_ID", "ITEM_ID", "TIMESTAMP"]).sample(frac=1, random_state=0)
+    events = recipes.Events.from_frame(frame, np.ones(len(frame)))
     for seed in range(5):
-        train_part, test_users, truth = _split(events, seed)
-        assert len(test_users) == 4 and set(truth) == set(test_users)
-        kept = events[~events["USER_ID"].isin(test_users)]
-        assert len(train_part.merge(kept)) == len(kept)
-        for user in test_users:
-            history = events[events["USER_ID"] == user].sort_values("TIMESTAMP")
+        split = documented_split(events, seed)
+        assert len(split.users) == 4
+        assert not split.truth[~np.isin(events.user, split.users)].any()
+        for user in split.users:
+            history = frame[frame["USER_ID"] == events.user_ids[user]].sort_values("TIMESTAMP")
             n = len(history)
             held = 0 if n == 1 else max(1, math.floor(0.1 * n + 0.5))
-            assert truth[user] == set(history["ITEM_ID"].iloc[n - held:])
-            assert set(train_part.loc[train_part["USER_ID"] == user, "ITEM_ID"]) == set(history["ITEM_ID"].iloc[:n - held])
-    assert not np.array_equal(_split(events, 0)[1], _split(events, 1)[1])
+            mine = events.user == user
+            assert set(events.item_ids[events.item[mine & split.truth]]) == set(history["ITEM_ID"].iloc[n - held:])
+            assert set(events.item_ids[events.item[mine & ~split.truth]]) == set(history["ITEM_ID"].iloc[:n - held])
+    assert not np.array_equal(documented_split(events, 0).users, documented_split(events, 1).users)
+
+
+def test_equal_timestamps_keep_the_input_order():
+    frame = pd.DataFrame({"USER_ID": ["a"] * 10, "ITEM_ID": [f"i{n}" for n in range(10)], "TIMESTAMP": 5})
+    events = recipes.Events.from_frame(frame, np.ones(10))
+    assert events.item_ids[events.item[events.newest(np.array([0]), np.ones(10, dtype=bool), 0.2)]].tolist() == ["i8", "i9"]
 
 
 def test_solution_metrics_reports_every_key_in_range(interactions):
@@ -162,3 +179,54 @@ def test_hand_computed_solution_metrics():
         "precision_at_25": 0.04,
     }
     assert 25 / 301 <= metrics["coverage"] <= 10 * 25 / 301
+
+
+def test_train_and_evaluate_fits_once_and_folds_the_truth_back_in(interactions, monkeypatch):
+    from recsys_assets.engine import algorithms
+
+    fits = []
+    fit_ials = algorithms.fit_ials
+    monkeypatch.setattr(algorithms, "fit_ials", lambda *a, **k: fits.append(1) or fit_ials(*a, **k))
+    data = TrainingData(interactions)
+    model, metrics = train_and_evaluate(UP2, data, solution_config=IALS, seed=2)
+    assert len(fits) == 1 and isinstance(model, FactorModel)
+    assert metrics == solution_metrics(UP2, data, solution_config=IALS, seed=2)
+    # The final model knows every interaction, the test users' held-out newest ones included.
+    everyone = interactions["USER_ID"].unique()
+    seen = model.seen(everyone)
+    for row, user in enumerate(everyone[:50]):
+        assert set(model.item_ids[seen[row].indices]) == set(interactions.loc[interactions["USER_ID"] == user, "ITEM_ID"])
+    # Test users' factors were solved again from their whole history, with the fitted item factors.
+    prepared = recipes.prepare(UP2, data, solution_config=IALS)
+    split = documented_split(prepared.events, 2)
+    fitted = recipes.fit(prepared, exclude=split.truth, seed=2)
+    np.testing.assert_array_equal(model.item_factors, fitted.model.item_factors)
+    others = np.setdiff1d(np.arange(len(model.user_ids)), split.users)
+    np.testing.assert_array_equal(model.user_factors[others], fitted.model.user_factors[others])
+    assert not np.allclose(model.user_factors[split.users], fitted.model.user_factors[split.users])
+
+
+def test_related_items_are_evaluated_from_the_newest_input_item(interactions):
+    metrics = solution_metrics(SIMS.arn, TrainingData(interactions))
+    assert tuple(metrics) == METRIC_NAMES
+    assert metrics["normalized_discounted_cumulative_gain_at_10"] > solution_metrics(
+        POP, TrainingData(interactions))["normalized_discounted_cumulative_gain_at_10"]
+
+
+def test_trending_now_adds_trend_prediction_accuracy(interactions):
+    metrics = solution_metrics(TRENDING_NOW.arn, TrainingData(interactions), solution_config={
+        "featureTransformationParameters": {"trend_discovery_frequency": "1 day"}})
+    assert tuple(metrics) == METRIC_NAMES + ("trend_prediction_accuracy",)
+    assert 0.0 <= metrics["trend_prediction_accuracy"] <= 1.0
+
+
+def test_trend_prediction_accuracy_finds_a_predictable_trend():
+    # Two items keep growing day after day; the model trained before the last day should see them.
+    rows = [(f"u{u % 1000}", f"i{u % 50}", 1_700_000_000 + u) for u in range(2000)]
+    for day in range(1, 6):
+        for n in range(40 * day):
+            rows.append((f"g{day}-{n}", "rising" if n % 2 else "climbing", 1_700_000_000 + 86400 * day + n))
+    frame = pd.DataFrame(rows, columns=["USER_ID", "ITEM_ID", "TIMESTAMP"])
+    metrics = solution_metrics(TRENDING_NOW.arn, TrainingData(frame), solution_config={
+        "featureTransformationParameters": {"trend_discovery_frequency": "1 day"}})
+    assert metrics["trend_prediction_accuracy"] == 1.0
