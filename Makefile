@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME := $(CURDIR)/.recsys/dagster_home
 
-.PHONY: demo test dev install install-dev bench bench-db bench-engine clean
+.PHONY: demo test dev install install-dev bench-db bench-engine clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
