@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
+import scipy.sparse as sp
 
 from recsys_assets.engine import algorithms, recipes
 from recsys_assets.engine.models import Model, RelatedItemsModel
@@ -54,23 +55,28 @@ def ranking_metrics(recommended: Sequence[Sequence[str]], truth: Sequence[set[st
     """
     if len(recommended) != len(truth):
         raise ValueError(f"{len(recommended)} recommendation lists for {len(truth)} truth sets")
+    hits = np.zeros((len(recommended), TOP_K), dtype=bool)
+    for row, (items, relevant) in enumerate(zip(recommended, truth)):
+        top = list(items)[:TOP_K]
+        hits[row, :len(top)] = [item in relevant for item in top]
+    return _hit_metrics(hits, np.array([len(t) for t in truth], dtype=np.int64))
+
+
+def _hit_metrics(hits: np.ndarray, relevant: np.ndarray) -> dict[str, float]:
+    """``ranking_metrics`` from each user's hits in their top 25 (bool, users x 25) and truth size."""
+    names = METRIC_NAMES[1:]
+    judged = relevant > 0
+    if not judged.any():
+        return dict.fromkeys(names, 0.0)
+    hits, relevant = hits[judged], relevant[judged]
     discounts = 1.0 / np.log2(np.arange(2, TOP_K + 2))
-    totals = dict.fromkeys(METRIC_NAMES[1:], 0.0)
-    users = 0
-    for items, relevant in zip(recommended, truth):
-        if not relevant:
-            continue
-        users += 1
-        hits = np.array([item in relevant for item in list(items)[:TOP_K]], dtype=bool)
-        hits = np.pad(hits, (0, TOP_K - len(hits)))
-        if hits.any():
-            totals["mean_reciprocal_rank_at_25"] += 1.0 / (np.argmax(hits) + 1)
-        for k in (5, 10, 25):
-            totals[f"normalized_discounted_cumulative_gain_at_{k}"] += (
-                discounts[:k][hits[:k]].sum() / discounts[:min(k, len(relevant))].sum()
-            )
-            totals[f"precision_at_{k}"] += hits[:k].sum() / k
-    return {name: float(total / users) if users else 0.0 for name, total in totals.items()}
+    ideal = np.cumsum(discounts)
+    out = {"mean_reciprocal_rank_at_25": float(np.mean(np.where(hits.any(axis=1), 1.0 / (hits.argmax(axis=1) + 1), 0.0)))}
+    for k in (5, 10, 25):
+        dcg = hits[:, :k] @ discounts[:k]
+        out[f"normalized_discounted_cumulative_gain_at_{k}"] = float(np.mean(dcg / ideal[np.minimum(k, relevant) - 1]))
+        out[f"precision_at_{k}"] = float(np.mean(hits[:, :k].sum(axis=1) / k))
+    return {name: out[name] for name in names}
 
 
 @dataclass
@@ -97,23 +103,33 @@ def evaluate(model: Model, prepared: recipes.Prepared, users: np.ndarray, truth:
     user_ids = events.user_ids[users]
     if isinstance(model, RelatedItemsModel):
         queries = events.item_ids[_newest_input_item(events, users, truth)]
-    recommended: list[np.ndarray] = []
+    seen = model.seen(user_ids)
+    tops = []
     for start in range(0, len(users), BLOCK_USERS):
         block = slice(start, start + BLOCK_USERS)
-        allowed = ~model.seen(user_ids[block]).toarray()
+        allowed = ~seen[block].toarray()
         if isinstance(model, RelatedItemsModel):
-            top = model.top_similar(queries[block], TOP_K, allowed)
+            tops.append(model.top_similar(queries[block], TOP_K, allowed))
         else:
-            top = model.top_items(user_ids[block], TOP_K, allowed)[0]
-        recommended += [model.item_ids[row[row >= 0]] for row in top]
-    # The input history was excluded from the lists, so it cannot count as truth either.
-    seen = model.seen(user_ids).tolil().rows
-    relevant = _items_by_user(events, users, truth)
-    truth_sets = [set(relevant[i]) - set(model.item_ids[row]) for i, row in enumerate(seen)]
-    shown = np.unique(np.concatenate(recommended)) if recommended else np.array([])
+            tops.append(model.top_items(user_ids[block], TOP_K, allowed, with_scores=False)[0])
+    top = np.concatenate(tops) if tops else np.empty((0, TOP_K), dtype=np.int64)
+    # The truth: each user's held-out items (in the model's catalogue order) that are not in their
+    # input history, which the lists exclude.
+    (held,) = np.nonzero(truth)
+    row = np.searchsorted(users, events.user[held])
+    relevant = sp.csr_matrix((np.ones(len(held), dtype=np.int8), (row, model.item_index(events.item_ids[events.item[held]]))),
+                             shape=(len(users), len(model.item_ids)))
+    relevant.data[:] = 1
+    relevant = relevant - relevant.multiply(seen)
+    relevant.eliminate_zeros()
+    hit_keys = relevant.tocoo()
+    n_items = len(model.item_ids)
+    listed = np.where(top >= 0, np.arange(len(users))[:, None] * n_items + top, -1)
+    hits = np.isin(listed, hit_keys.row.astype(np.int64) * n_items + hit_keys.col)
+    hits = np.pad(hits, ((0, 0), (0, TOP_K - hits.shape[1])))
+    shown = np.unique(top[top >= 0])
     metrics = {"coverage": len(shown) / prepared.catalogue_size if prepared.catalogue_size else 0.0}
-    metrics |= ranking_metrics([list(r) for r in recommended], truth_sets)
-    return metrics
+    return metrics | _hit_metrics(hits, np.asarray(relevant.getnnz(axis=1)))
 
 
 def _newest_input_item(events: recipes.Events, users: np.ndarray, truth: np.ndarray) -> np.ndarray:
@@ -123,14 +139,6 @@ def _newest_input_item(events: recipes.Events, users: np.ndarray, truth: np.ndar
     last = np.r_[events.user[index][1:] != events.user[index][:-1], True]
     newest = dict(zip(events.user[index][last].tolist(), events.item[index][last].tolist()))
     return np.array([newest[u] for u in users.tolist()], dtype=np.int64)
-
-
-def _items_by_user(events: recipes.Events, users: np.ndarray, mask: np.ndarray) -> list[np.ndarray]:
-    (index,) = np.nonzero(mask)
-    order = np.argsort(events.user[index], kind="stable")
-    user, item = events.user[index][order], events.item_ids[events.item[index][order]]
-    bounds = np.searchsorted(user, np.stack([users, users + 1]))
-    return [item[lo:hi] for lo, hi in bounds.T]
 
 
 def trend_prediction_accuracy(prepared: recipes.Prepared, values: dict, seed: int) -> float:

@@ -17,6 +17,7 @@ release the GIL, so the two cores of a small machine both work while memory stay
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Sequence
 
@@ -74,8 +75,9 @@ class Model:
         return sp.csr_matrix(pick @ self._seen, dtype=bool)
 
     # --- scoring ---------------------------------------------------------------------------------
-    def _keys(self, index: np.ndarray) -> np.ndarray:
-        """(len(index), n_items) float32 ranking keys for users by index (-1: unknown); writable.
+    def _keys(self, index: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """(len(index), n_items) float32 ranking keys for users by index (-1: unknown); writable, and
+        in ``out`` where the model can write there.
 
         For models with scores the keys are log-probabilities up to a per-row constant.
         """
@@ -96,12 +98,13 @@ class Model:
             keys /= keys.sum(axis=1, keepdims=True)
         return keys
 
-    def top_items(self, user_ids: Sequence[str], num_results: int,
-                  allowed: np.ndarray | sp.spmatrix | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    def top_items(self, user_ids: Sequence[str], num_results: int, allowed: np.ndarray | sp.spmatrix | None = None,
+                  *, with_scores: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
         """Each user's best ``num_results`` items, as catalogue indices (-1 pads rows with fewer allowed
-        items) and, for models with scores, their catalogue-softmax scores (NaN padding)."""
+        items) and, for models with scores (unless ``with_scores`` is false: a pass over the catalogue
+        saved), their catalogue-softmax scores (NaN padding)."""
         index = self.user_index(user_ids)
-        return self._top(index, num_results, allowed, self._keys)
+        return self._top(index, num_results, allowed, self._keys, with_scores and self.has_scores)
 
     def recommend(self, user_ids: Sequence[str], num_results: int,
                   allowed: np.ndarray | sp.spmatrix | None = None) -> Results:
@@ -144,31 +147,34 @@ class Model:
                 allowed: np.ndarray | sp.spmatrix | None = None) -> Results:
         raise TypeError(f"{type(self).__name__} recommends items for a userId; similar() needs a related-items recipe")
 
-    def _top(self, index: np.ndarray, num_results: int, allowed, keys_for) -> tuple[np.ndarray, np.ndarray | None]:
+    def _top(self, index: np.ndarray, num_results: int, allowed, keys_for,
+             with_scores: bool) -> tuple[np.ndarray, np.ndarray | None]:
         n, k = len(index), max(0, min(int(num_results), len(self.item_ids)))
         if allowed is not None and allowed.shape != (n, len(self.item_ids)):
             raise ValueError(f"allowed has shape {allowed.shape}; expected {(n, len(self.item_ids))}")
         items = np.full((n, k), -1, dtype=np.int32)
-        scores = np.full((n, k), np.nan, dtype=np.float32) if self.has_scores else None
+        scores = np.full((n, k), np.nan, dtype=np.float32) if with_scores else None
 
         def block(start: int) -> None:
             stop = min(start + BLOCK_ROWS, n)
-            keys = keys_for(index[start:stop])
-            if self.has_scores:
-                # Scores are shares of the whole catalogue, whatever the filter leaves.
-                top = keys.max(axis=1, keepdims=True)
-                scratch = np.subtract(keys, top)
-                np.exp(scratch, out=scratch)
-                log_total = top + np.log(scratch.sum(axis=1, keepdims=True))
-                del scratch
+            shape = (stop - start, len(self.item_ids))
+            keys = keys_for(index[start:stop], _buffer("keys", shape, np.float32))
+            scratch = _buffer("scratch", shape, np.float32)
+            # Scores are shares of the whole catalogue, whatever the filter leaves: the total is taken
+            # before masking (without a filter, after the top k, whose first key is the row maximum).
+            log_total = None
             if allowed is not None:
+                if with_scores:
+                    log_total = _log_total(keys, keys.max(axis=1, keepdims=True), scratch)
                 mask = allowed[start:stop]
                 mask = mask.toarray() if sp.issparse(mask) else np.asarray(mask)
                 keys[~mask.astype(bool, copy=False)] = -np.inf
-            top_index, top_keys = top_k(keys, k)
+            top_index, top_keys = top_k(keys, k, scratch, _buffer("chosen", shape, bool))
             found = top_keys > -np.inf
             items[start:stop] = np.where(found, top_index, -1)
-            if self.has_scores:
+            if with_scores and k:
+                if log_total is None:
+                    log_total = _log_total(keys, top_keys[:, :1], scratch)
                 scores[start:stop] = np.where(found, np.exp(top_keys - log_total), np.nan)
 
         _run_blocks(block, n)
@@ -240,8 +246,11 @@ class PopularityModel(Model):
         super().__init__(**common)
         self.item_scores = np.asarray(item_scores, dtype=np.float32)
 
-    def _keys(self, index):
-        return np.broadcast_to(self.item_scores, (len(index), len(self.item_ids))).copy()
+    def _keys(self, index, out=None):
+        if out is None:
+            return np.broadcast_to(self.item_scores, (len(index), len(self.item_ids))).copy()
+        out[...] = self.item_scores
+        return out
 
     def _arrays(self):
         return {"item_scores": self.item_scores}
@@ -254,13 +263,13 @@ class PopularityModel(Model):
 class _PerUserModel(Model):
     """Models that score each known user from their own parameters or history (``_known_keys``)."""
 
-    def _known_keys(self, index: np.ndarray) -> np.ndarray:
+    def _known_keys(self, index: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         raise NotImplementedError
 
-    def _keys(self, index):
+    def _keys(self, index, out=None):
         known = index >= 0
         if known.all():
-            return self._known_keys(index)
+            return self._known_keys(index, out)
         keys = self._popular_keys(len(index))
         keys[known] = self._known_keys(index[known])
         return keys
@@ -278,8 +287,8 @@ class FactorModel(_PerUserModel):
         # Transposed and pre-divided by the temperature once, not per block.
         self._scaled_items_t = np.ascontiguousarray(self.item_factors.T / np.float32(SOFTMAX_TEMPERATURE))
 
-    def _known_keys(self, index):
-        return self.user_factors[index] @ self._scaled_items_t
+    def _known_keys(self, index, out=None):
+        return np.matmul(self.user_factors[index], self._scaled_items_t, out=out)
 
     def _arrays(self):
         return {"user_factors": self.user_factors, "item_factors": self.item_factors}
@@ -299,7 +308,7 @@ class LinearModel(_PerUserModel):
         self.weights = np.ascontiguousarray(weights, dtype=np.float32)
         self.history = sp.csr_matrix(history, dtype=np.float32)
 
-    def _known_keys(self, index):
+    def _known_keys(self, index, out=None):
         keys = np.asarray(self.history[index] @ self.weights, dtype=np.float32)
         keys /= np.float32(SOFTMAX_TEMPERATURE)
         return keys
@@ -322,7 +331,7 @@ class BlendModel(_PerUserModel):
         super().__init__(**common)
         self.factors, self.linear, self.blend_weight = factors, linear, float(blend_weight)
 
-    def _known_keys(self, index):
+    def _known_keys(self, index, out=None):
         keys = _standardised(self.factors._known_keys(index)) * np.float32(self.blend_weight)
         keys += _standardised(self.linear._known_keys(index)) * np.float32(1.0 - self.blend_weight)
         return keys
@@ -355,7 +364,7 @@ class RelatedItemsModel(Model):
         # In (-1, 0): below every neighbour (similarity > 0), ordered by popularity.
         self._backfill = (self.popularity / (float(self.popularity.max(initial=0.0)) + 1.0) - 1.0).astype(np.float32)
 
-    def _item_keys(self, index: np.ndarray) -> np.ndarray:
+    def _item_keys(self, index: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         keys = np.broadcast_to(self._backfill, (len(index), len(self.item_ids))).copy()
         (known,) = np.nonzero(index >= 0)
         neighbours = self.similarity[index[known]].tocoo()
@@ -366,7 +375,7 @@ class RelatedItemsModel(Model):
     def top_similar(self, item_ids: Sequence[str], num_results: int,
                     allowed: np.ndarray | sp.spmatrix | None = None) -> np.ndarray:
         """Catalogue indices of each item's ``num_results`` most similar items (-1 padding)."""
-        return self._top(self.item_index(item_ids), num_results, allowed, self._item_keys)[0]
+        return self._top(self.item_index(item_ids), num_results, allowed, self._item_keys, False)[0]
 
     def similar(self, item_ids, num_results, allowed=None) -> Results:
         """Most similar items per query item, best first, without scores (as the service returns them)."""
@@ -380,31 +389,64 @@ class RelatedItemsModel(Model):
         return cls(similarity=_sparse_from(arrays, "similarity"), **common)
 
 
-def top_k(keys: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Column indices and values of each row's k largest keys, best first, ties to the lower index."""
+def _log_total(keys: np.ndarray, top: np.ndarray, scratch: np.ndarray) -> np.ndarray:
+    """log(sum(exp(keys))) per row, given each row's maximum ``top`` (rows x 1)."""
+    np.subtract(keys, top, out=scratch)
+    np.exp(scratch, out=scratch)
+    return top + np.log(scratch.sum(axis=1, keepdims=True))
+
+
+def top_k(keys: np.ndarray, k: int, scratch: np.ndarray | None = None,
+          chosen: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Column indices and values of each row's k largest keys, best first, ties to the lower index.
+
+    ``scratch`` (float, keys' shape) and ``chosen`` (bool) are optional work buffers.
+    """
     rows, n = keys.shape
     if k <= 0 or rows == 0:
         return np.empty((rows, 0), dtype=np.int64), np.empty((rows, 0), dtype=keys.dtype)
     # A value partition (several times faster than argpartition) finds each row's k-th best key.
-    kth = np.partition(keys, n - k, axis=1)[:, n - k:n - k + 1]
-    chosen = keys >= kth
-    crowded = np.count_nonzero(chosen, axis=1) > k
-    if crowded.any():
+    if scratch is None:
+        scratch = keys.copy()
+    else:
+        np.copyto(scratch, keys)
+    scratch.partition(n - k, axis=1)
+    kth = scratch[:, n - k:n - k + 1].copy()
+    chosen = np.greater_equal(keys, kth, out=chosen)
+    flat = np.flatnonzero(chosen)
+    if len(flat) > rows * k:
         # More keys tie with the k-th than places remain: the earliest tied columns get them.
+        crowded = np.count_nonzero(chosen, axis=1) > k
         sub, sub_kth = keys[crowded], kth[crowded]
         tied = sub == sub_kth
         room = k - np.count_nonzero(sub > sub_kth, axis=1)
         chosen[crowded] = (sub > sub_kth) | (tied & (np.cumsum(tied, axis=1, dtype=np.int32) <= room[:, None]))
-    flat = np.flatnonzero(chosen).reshape(rows, k)
+        flat = np.flatnonzero(chosen)
+    flat = flat.reshape(rows, k)
     values = keys.reshape(-1)[flat]
-    columns = flat - (np.arange(rows) * n)[:, None]
-    # One sort of (descending key, column) packed into uint64: sortable bits of -key, then the column.
+    # One sort of (descending key, position) packed into uint64: sortable bits of -key, then the
+    # position among the row's chosen columns, which ascend, so ties go to the lower column.
     bits = (-values + np.float32(0.0)).astype(np.float32).view(np.uint32)  # + 0.0 turns -0.0 into 0.0
     bits = np.where(bits >> 31, ~bits, bits | np.uint32(0x80000000)).astype(np.uint64)
-    packed = (bits << np.uint64(32)) | columns.astype(np.uint64)
+    packed = (bits << np.uint64(32)) | np.arange(k, dtype=np.uint64)
     packed.sort(axis=1)
     order = (packed & np.uint64(0xFFFFFFFF)).astype(np.int64)
-    return order, np.take_along_axis(keys, order, axis=1)
+    columns = np.take_along_axis(flat, order, axis=1) - (np.arange(rows) * n)[:, None]
+    return columns, np.take_along_axis(values, order, axis=1)
+
+
+_local = threading.local()
+_pools: dict[int, ThreadPoolExecutor] = {}
+
+
+def _buffer(name: str, shape: tuple[int, int], dtype) -> np.ndarray:
+    """A work array of this thread, kept between calls: fresh 40 MB arrays per block cost page faults
+    (a quarter of the scoring time)."""
+    buffer = getattr(_local, name, None)
+    if buffer is None or buffer.shape[1] != shape[1] or buffer.shape[0] < shape[0] or buffer.dtype != dtype:
+        buffer = np.empty((max(shape[0], BLOCK_ROWS), shape[1]), dtype=dtype)
+        setattr(_local, name, buffer)
+    return buffer[:shape[0]]
 
 
 def _run_blocks(block, n: int) -> None:
@@ -415,9 +457,11 @@ def _run_blocks(block, n: int) -> None:
         return
     from threadpoolctl import threadpool_limits
 
+    if THREADS not in _pools:  # one pool per process, so its threads keep their buffers
+        _pools[THREADS] = ThreadPoolExecutor(THREADS, thread_name_prefix="scoring")
     # Parallel blocks, each with a single-threaded BLAS: no oversubscription of the cores.
-    with threadpool_limits(1, "blas"), ThreadPoolExecutor(THREADS) as pool:
-        for _ in pool.map(block, starts):
+    with threadpool_limits(1, "blas"):
+        for _ in _pools[THREADS].map(block, starts):
             pass
 
 

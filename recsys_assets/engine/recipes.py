@@ -375,10 +375,10 @@ def prepare(recipe_arn: str, data: TrainingData, *, event_type: str | None = Non
         raise TrainingError(f"eventsConfig is supported only by {' and '.join(r.name for r in _EVENTS_CONFIG_RECIPES)}.")
     selected = select_interactions(data.interactions, event_type, config)
     selected, weights = event_weights(selected, config.get("eventsConfig"))
-    problems = minimum_data_problems(selected)
+    events = Events.from_frame(selected, weights)
+    problems = minimum_data_problems(pd.DataFrame({"USER_ID": events.user}))  # codes count faster than ids
     if problems:
         raise TrainingError(problems[0])
-    events = Events.from_frame(selected, weights)
     params = _PARAMS[recipe.arn]
     unavailable = {}
     if len(events.item_ids) > algorithms.EASE_MAX_ITEMS:
@@ -389,10 +389,15 @@ def prepare(recipe_arn: str, data: TrainingData, *, event_type: str | None = Non
         search = hpo.build_search(params, config, perform_hpo=perform_hpo, seed=seed, unavailable=unavailable)
     except hpo.HyperparameterError as e:
         raise TrainingError(f"{e} (recipe {recipe.name})") from None
-    catalogue = set(_as_str(data.interactions["ITEM_ID"]).unique())
+    # Coverage's denominator: the items of the Interactions dataset (all of them, not only the
+    # selected events') and of the Items dataset.
+    catalogue = [events.item_ids]
+    if len(selected) < len(data.interactions):
+        catalogue.append(_as_str(data.interactions["ITEM_ID"]).unique())
     if data.items is not None:
-        catalogue |= set(_as_str(data.items["ITEM_ID"]).unique())
-    return Prepared(recipe, params, search, events, _item_tokens(data.items, events.item_ids), len(catalogue))
+        catalogue.append(_as_str(data.items["ITEM_ID"]).unique())
+    catalogue_size = len(pd.unique(np.concatenate(catalogue))) if len(catalogue) > 1 else len(events.item_ids)
+    return Prepared(recipe, params, search, events, _item_tokens(data.items, events.item_ids), catalogue_size)
 
 
 # --- training --------------------------------------------------------------------------------------
@@ -415,7 +420,7 @@ def fit(prepared: Prepared, *, exclude: np.ndarray | None = None, seed: int = 0)
 
     The validation users are others than those with excluded events (the metrics' test users), so
     choosing never sees what the metrics measure. When both iALS and EASE were tried, blends of the
-    best of each are tried too (no training: they reuse the two fits).
+    best of each are tried too (no training: they reuse the fits).
     """
     events = prepared.events
     keep = np.ones(len(events.user), dtype=bool) if exclude is None else ~exclude
@@ -425,11 +430,15 @@ def fit(prepared: Prepared, *, exclude: np.ndarray | None = None, seed: int = 0)
         users, truth = _validation_split(events, keep, seed)
         cache: dict = {}
         tried: list[tuple[float, dict]] = []
-        for candidate in [*candidates, None]:
-            for trial_values in ([candidate] if candidate is not None else _blends(prepared, tried)):
-                trial = _fit_candidate(prepared, trial_values, keep & ~truth, seed, cache)
-                tried.append((_validation_ndcg(trial, prepared, users, truth), trial_values))
-                import os; os.environ.get("DBG") and print("  cand", trial.model.hyperparameters, round(tried[-1][0], 4), flush=True)
+
+        def attempt(trial_values: dict) -> None:
+            trial = _fit_candidate(prepared, trial_values, keep & ~truth, seed, cache)
+            tried.append((_validation_ndcg(trial, prepared, users, truth), trial_values))
+
+        for candidate in candidates:
+            attempt(candidate)
+        for blend in _blends(prepared, tried):
+            attempt(blend)
         values = max(tried, key=lambda t: t[0])[1]
     fitted = _fit_candidate(prepared, values, keep, seed, {})
     if prepared.search.tuned:
@@ -461,32 +470,34 @@ def complete(fitted: Fitted, prepared: Prepared, exclude: np.ndarray, *, seed: i
     model, values = fitted.model, fitted.values
     if not isinstance(model, (FactorModel, LinearModel, BlendModel)):
         return _fit_candidate(prepared, values, np.ones(len(prepared.events.user), dtype=bool), seed, {}).model
-    weights = _pair_weights(prepared, values)
-    common = _common(prepared, weights, model.hyperparameters, model.tuned_hyperparameters)
+    reported = model.hyperparameters, model.tuned_hyperparameters
     if isinstance(model, BlendModel):
-        return BlendModel(factors=_completed_factors(model.factors, prepared, values, exclude, common),
-                          linear=_completed_linear(model.linear, prepared, values, common),
-                          blend_weight=model.blend_weight, **common)
+        factors = _completed_factors(model.factors, prepared, values, exclude, reported)
+        linear = _completed_linear(model.linear, prepared, values, reported)
+        return BlendModel(factors=factors, linear=linear, blend_weight=model.blend_weight,
+                          **_common(prepared, factors._seen, *reported))
     if isinstance(model, LinearModel):
-        return _completed_linear(model, prepared, values, common)
-    return _completed_factors(model, prepared, values, exclude, common)
+        return _completed_linear(model, prepared, values, reported)
+    return _completed_factors(model, prepared, values, exclude, reported)
 
 
-def _completed_linear(model: LinearModel, prepared: Prepared, values: dict, common: dict) -> LinearModel:
+def _completed_linear(model: LinearModel, prepared: Prepared, values: dict, reported: tuple) -> LinearModel:
     weights = _pair_weights(prepared, values, half_life=values.get("ease_half_life"))
-    return LinearModel(weights=model.weights, history=_ease_history(prepared, weights), **common)
+    return LinearModel(weights=model.weights, history=_ease_history(prepared, weights),
+                       **_common(prepared, weights, *reported))
 
 
 def _completed_factors(model: FactorModel, prepared: Prepared, values: dict, exclude: np.ndarray,
-                       common: dict) -> FactorModel:
+                       reported: tuple) -> FactorModel:
+    weights = _pair_weights(prepared, values, half_life=values.get("ials_half_life"))
     changed = np.unique(prepared.events.user[exclude])
     user_factors = model.user_factors.copy()
     if len(changed):
-        weights = _pair_weights(prepared, values, half_life=values.get("ials_half_life"))
         confidence = _confidence(weights[changed], values["ials_alpha"])
         user_factors[changed] = algorithms.ials_users(model.item_factors, confidence,
                                                       regularization=values["ials_regularization"])
-    return FactorModel(user_factors=user_factors, item_factors=model.item_factors, **common)
+    return FactorModel(user_factors=user_factors, item_factors=model.item_factors,
+                       **_common(prepared, weights, *reported))
 
 
 def _fit_candidate(prepared: Prepared, values: dict, keep: np.ndarray, seed: int, cache: dict) -> Fitted:

@@ -143,13 +143,17 @@ def run_training(catalog: Catalog, data: DataStore, version: Resource) -> dict:
     config = body.get("solutionConfig")
     if version.internal.get("base"):  # trainingMode UPDATE
         config = _updated_config(catalog, version.internal["base"], config)
-    kwargs = {"event_type": body.get("eventType"), "solution_config": config}
-    model = recipes.train(body["recipeArn"], training, **kwargs)
+    # An UPDATE reuses the tuned values of the version it updates and searches no further.
+    perform_hpo = bool(body.get("performHPO")) and not version.internal.get("base")
+    model, scores = metrics.train_and_evaluate(body["recipeArn"], training, event_type=body.get("eventType"),
+                                               solution_config=config, perform_hpo=perform_hpo)
     path = data.model_path(version.arn)
     path.parent.mkdir(parents=True, exist_ok=True)
     model.save(path)
-    scores = metrics.solution_metrics(body["recipeArn"], training, **kwargs)
-    return {"internal": {"metrics": scores, "model": str(path)}}
+    updates = {"internal": {"metrics": scores, "model": str(path)}}
+    if perform_hpo and model.tuned_hyperparameters:
+        updates["body"] = {"tunedHPOParams": {"algorithmHyperParameters": model.tuned_hyperparameters}}
+    return updates
 
 
 def _updated_config(catalog: Catalog, base_arn: str, config: dict | None) -> dict | None:

@@ -1247,6 +1247,38 @@ def test_end_to_end_training_and_batch_inference(personalize, object_store):
     assert [(s["solutionVersionArn"], s["trainingMode"]) for s in summaries] == [(update, "UPDATE"), (first, "FULL")]
 
 
+def test_hpo_reports_the_winner_and_an_update_keeps_it(personalize, object_store, engine_root):
+    c = personalize
+    group = make_group(c)
+    dataset = make_dataset(c, group, "interactions")
+    object_store.write_bytes("s3://bucket/train/interactions.csv", _interactions_csv()[0].encode())
+    job = wait_for(c.describe_dataset_import_job, "datasetImportJob",
+                   datasetImportJobArn=import_job(c, dataset, "s3://bucket/train/interactions.csv"))
+    assert job["status"] == "ACTIVE", job.get("failureReason")
+    config = {"algorithmHyperParameters": {"algorithm": "ials", "ials_alpha": "5"},
+              "hpoConfig": {"hpoResourceConfig": {"maxNumberOfTrainingJobs": "3"},
+                            "algorithmHyperParameterRanges": {"continuousHyperParameterRanges": [
+                                {"name": "ials_regularization", "minValue": 1.0, "maxValue": 300.0}]}}}
+    tuned = make_solution(c, group, name="tuned", recipe=UP_V1, performHPO=True, solutionConfig=config)
+    plain = make_solution(c, group, name="plain", recipe=UP_V1, solutionConfig=config)
+    versions = {s: c.create_solution_version(solutionArn=s)["solutionVersionArn"] for s in (tuned, plain)}
+    described = {s: wait_for(c.describe_solution_version, "solutionVersion", solutionVersionArn=v)
+                 for s, v in versions.items()}
+    assert all(v["status"] == "ACTIVE" for v in described.values()), described
+    assert "tunedHPOParams" not in described[plain]  # no performHPO, no search
+    winner = described[tuned]["tunedHPOParams"]["algorithmHyperParameters"]
+    assert set(winner) == {"ials_regularization"} and 1.0 <= float(winner["ials_regularization"]) <= 300.0
+
+    # An UPDATE trains with the winner (and reports no search of its own).
+    update = c.create_solution_version(solutionArn=tuned, trainingMode="UPDATE")["solutionVersionArn"]
+    version = wait_for(c.describe_solution_version, "solutionVersion", solutionVersionArn=update)
+    assert version["status"] == "ACTIVE", version.get("failureReason")
+    assert "tunedHPOParams" not in version
+    for arn in (versions[tuned], update):
+        model = recipes.Model.load(DataStore(engine_root).model_path(arn))
+        assert model.hyperparameters["ials_regularization"] == winner["ials_regularization"]
+
+
 # ---- dataset import jobs (worker processes) ----------------------------------------------------
 
 USERS_CSV = "USER_ID,AGE,OS_DEVICE\n" + "".join(f"u{i},{20 + i},{'ios' if i % 2 else 'android'}\n" for i in range(30))
