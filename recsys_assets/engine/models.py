@@ -169,7 +169,7 @@ class Model:
                 mask = allowed[start:stop]
                 mask = mask.toarray() if sp.issparse(mask) else np.asarray(mask)
                 keys[~mask.astype(bool, copy=False)] = -np.inf
-            top_index, top_keys = top_k(keys, k, scratch, _buffer("chosen", shape, bool))
+            top_index, top_keys = top_k(keys, k, _buffer("chosen", shape, bool))
             found = top_keys > -np.inf
             items[start:stop] = np.where(found, top_index, -1)
             if with_scores and k:
@@ -396,43 +396,47 @@ def _log_total(keys: np.ndarray, top: np.ndarray, scratch: np.ndarray) -> np.nda
     return top + np.log(scratch.sum(axis=1, keepdims=True))
 
 
-def top_k(keys: np.ndarray, k: int, scratch: np.ndarray | None = None,
-          chosen: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Column indices and values of each row's k largest keys, best first, ties to the lower index.
+def top_k(keys: np.ndarray, k: int, chosen: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Column indices and values of each row's k largest keys, best first, ties to the lower index;
+    ``-inf`` keys are never chosen (rows with fewer other keys are padded with ``-inf``).
 
-    ``scratch`` (float, keys' shape) and ``chosen`` (bool) are optional work buffers.
+    ``chosen`` (bool, keys' shape) is an optional work buffer.
     """
     rows, n = keys.shape
+    k = min(k, n)
     if k <= 0 or rows == 0:
         return np.empty((rows, 0), dtype=np.int64), np.empty((rows, 0), dtype=keys.dtype)
-    # A value partition (several times faster than argpartition) finds each row's k-th best key.
-    if scratch is None:
-        scratch = keys.copy()
-    else:
-        np.copyto(scratch, keys)
-    scratch.partition(n - k, axis=1)
-    kth = scratch[:, n - k:n - k + 1].copy()
-    chosen = np.greater_equal(keys, kth, out=chosen)
+    # A lower bound of each row's k-th best key: the k-th best of the maxima of ~2k disjoint column
+    # groups (at least k distinct keys reach it). Partitioning 2k maxima instead of n keys is what
+    # makes this fast; typically 1.2-1.5 k keys reach the bound.
+    size = max(1, n // (2 * k))
+    groups = n // size
+    maxima = keys[:, :groups].copy()
+    for i in range(1, size):
+        np.maximum(maxima, keys[:, i * groups:(i + 1) * groups], out=maxima)
+    maxima.partition(groups - k, axis=1)
+    bound = maxima[:, groups - k:groups - k + 1]
+    chosen = np.greater_equal(keys, bound, out=chosen)
+    if np.isneginf(bound).any():
+        chosen &= keys > -np.inf
     flat = np.flatnonzero(chosen)
-    if len(flat) > rows * k:
-        # More keys tie with the k-th than places remain: the earliest tied columns get them.
-        crowded = np.count_nonzero(chosen, axis=1) > k
-        sub, sub_kth = keys[crowded], kth[crowded]
-        tied = sub == sub_kth
-        room = k - np.count_nonzero(sub > sub_kth, axis=1)
-        chosen[crowded] = (sub > sub_kth) | (tied & (np.cumsum(tied, axis=1, dtype=np.int32) <= room[:, None]))
-        flat = np.flatnonzero(chosen)
-    flat = flat.reshape(rows, k)
-    values = keys.reshape(-1)[flat]
+    row = flat // n
+    counts = np.bincount(row, minlength=rows)
+    width = max(k, int(counts.max()))
+    # Each candidate's place in a (rows, width) matrix: its row, then its rank among the row's candidates.
+    place = np.arange(len(flat)) + np.repeat(np.arange(rows) * width - (np.cumsum(counts) - counts), counts)
+    values = np.full((rows, width), -np.inf, dtype=keys.dtype)
+    values.reshape(-1)[place] = keys.reshape(-1)[flat]
+    columns = np.zeros((rows, width), dtype=np.int64)
+    columns.reshape(-1)[place] = flat - row * n
     # One sort of (descending key, position) packed into uint64: sortable bits of -key, then the
-    # position among the row's chosen columns, which ascend, so ties go to the lower column.
+    # position among the row's candidates, whose columns ascend, so ties go to the lower column.
     bits = (-values + np.float32(0.0)).astype(np.float32).view(np.uint32)  # + 0.0 turns -0.0 into 0.0
     bits = np.where(bits >> 31, ~bits, bits | np.uint32(0x80000000)).astype(np.uint64)
-    packed = (bits << np.uint64(32)) | np.arange(k, dtype=np.uint64)
+    packed = (bits << np.uint64(32)) | np.arange(width, dtype=np.uint64)
     packed.sort(axis=1)
-    order = (packed & np.uint64(0xFFFFFFFF)).astype(np.int64)
-    columns = np.take_along_axis(flat, order, axis=1) - (np.arange(rows) * n)[:, None]
-    return columns, np.take_along_axis(values, order, axis=1)
+    order = (packed[:, :k] & np.uint64(0xFFFFFFFF)).astype(np.int64)
+    return np.take_along_axis(columns, order, axis=1), np.take_along_axis(values, order, axis=1)
 
 
 _local = threading.local()

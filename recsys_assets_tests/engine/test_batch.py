@@ -12,6 +12,7 @@ from recsys_assets.engine.batch import (
     format_scores,
     input_uris,
     output_uri,
+    _read_line,
     run_batch_inference,
 )
 from recsys_assets.engine.filters import FilterContext, parse_filter
@@ -161,6 +162,49 @@ def test_one_output_line_per_input_line_with_error_lines(store):
     assert store.read_bytes("s3://b/out/users.json.out").decode().splitlines()[1] == (
         '{"input":"not json","output":{"recommendedItems":[]},"error":"User error: Input line is not valid JSON: Expecting value"}')
     assert model.calls == [2]  # error lines never reach the model
+
+
+class ListModel(FakeModel):
+    """Answers given per-user lists (catalogue indices) and scores, from an awkward catalogue."""
+
+    def __init__(self, lists: dict[str, list[int]], has_scores: bool):
+        super().__init__(has_scores)
+        self.item_ids = np.array(['plain', 'quote"d', "back\\slash", "ünï-cödé", "tab\tnew\nline", "x" * 256], dtype=object)
+        self.lists = lists
+
+    def top_items(self, user_ids, num_results, allowed=None):
+        items = np.full((len(user_ids), num_results), -1, dtype=np.int32)
+        for row, user in enumerate(user_ids):
+            ranked = self.lists[user][:num_results]
+            items[row, :len(ranked)] = ranked
+        scores = np.where(items >= 0, 1.0 / (items + 2), np.nan).astype(np.float32) if self.has_scores else None
+        return items, scores
+
+
+@pytest.mark.parametrize("recipe", [UP, POPULARITY])
+def test_rendered_lines_are_the_compact_json_of_the_answers(store, recipe):
+    lists = {"full": [5, 0, 1, 2], "short": [3, 4], "none": [], "one": [1]}
+    model = ListModel(lists, recipe.has_scores)
+    lines = ['{"userId": "full"}', "broken", '{"userId": "short", "note": "é"}', '{"userId": "none"}',
+             '{"userId": 3}', '{"userId": "one"}']
+    put(store, "s3://b/in/users.json", lines)
+    run(store, recipe=recipe, model=model, num_results=4, block_size=4)
+    written = store.read_bytes("s3://b/out/users.json.out").decode().splitlines()
+    assert len(written) == len(lines)
+    for text, line in zip(written, lines):
+        parsed = json.loads(text)
+        if parsed["error"] is not None:
+            assert parsed["output"] == {"recommendedItems": []}
+            continue
+        ranked = lists[parsed["input"]["userId"]]
+        output = {"recommendedItems": [model.item_ids[i] for i in ranked]}
+        if recipe.has_scores:
+            output["scores"] = [round(float(np.float32(1.0 / (i + 2))), 7) for i in ranked]
+        assert parsed == {"input": json.loads(line), "output": output, "error": None}
+        # Compact, as the service writes it (the scores' text is checked by test_score_cells_...).
+        compact = json.dumps({"input": json.loads(line), "output": {"recommendedItems": output["recommendedItems"]}},
+                             ensure_ascii=False, separators=(",", ":"))
+        assert text.startswith(compact[:-2])
 
 
 def test_blocks_keep_order_and_bound_the_model_calls(store):
@@ -373,3 +417,18 @@ def test_filter_needs_the_models_catalogue(store, filter_ctx):
     shuffled = FilterContext(item_ids=CATALOGUE[::-1], interactions=filter_ctx.interactions)
     with pytest.raises(ValueError, match="the model's catalogue, in the model's order"):
         run(store, filter_=filter_, filter_ctx=shuffled)
+
+
+@pytest.mark.parametrize("text", ['{"userId": "a"}', '{ "userId" :"ü-x y" }', '{"userId":"a\\"b"}', '{"userId": "a\\u0041"}',
+                                  '{"userId": "a", "filterValues": {}}', '{"itemId": "i"}', '{"userId": ""}',
+                                  '{"userId": "' + "x" * 257 + '"}', '{"userId":\f"a"}'])
+def test_plain_lines_read_as_the_json_parser_reads_them(text):
+    line = _read_line(text, "userId", None)
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError:
+        assert line.error.startswith("User error: Input line is not valid JSON")
+        return
+    assert line.echo == json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+    valid = set(record) >= {"userId"} and 1 <= len(record["userId"]) <= 256
+    assert (line.key, line.error is None) == ((record["userId"], True) if valid else (None, False))
