@@ -28,8 +28,9 @@ import scipy.sparse as sp
 # Predicted preferences live on a 0..1 scale; dividing by 0.1 before the softmax gives peaked scores
 # like the service's (top items get a visible share) instead of a near-uniform 1/n.
 SOFTMAX_TEMPERATURE = 0.1
-# Rows scored per task: 1,000 x 10k items float32 is 40 MB of keys (plus as much scratch) per thread.
-BLOCK_ROWS = 1000
+# Keys scored per task: 1M float32 is 4 MB, so each thread's keys and work arrays stay in the CPU's
+# cache between the passes over them (40 MB blocks scored a third slower at 100k users x 10k items).
+BLOCK_CELLS = 1_000_000
 THREADS = max(1, min(4, os.cpu_count() or 1))
 
 Results = list[tuple[list[str], list[float] | None]]
@@ -125,9 +126,10 @@ class Model:
             raise ValueError(f"{len(user_ids)} users for {len(item_lists)} item lists")
         index = self.user_index(user_ids)
         out: Results = []
-        for start in range(0, len(index), BLOCK_ROWS):
-            keys = self._keys(index[start:start + BLOCK_ROWS])
-            for row, listed in zip(keys, item_lists[start:start + BLOCK_ROWS]):
+        rows = _block_rows(len(self.item_ids))
+        for start in range(0, len(index), rows):
+            keys = self._keys(index[start:start + rows])
+            for row, listed in zip(keys, item_lists[start:start + rows]):
                 listed = list(dict.fromkeys(str(i) for i in listed))
                 position = self.item_index(listed)
                 known = position >= 0
@@ -155,8 +157,10 @@ class Model:
         items = np.full((n, k), -1, dtype=np.int32)
         scores = np.full((n, k), np.nan, dtype=np.float32) if with_scores else None
 
+        rows = _block_rows(len(self.item_ids))
+
         def block(start: int) -> None:
-            stop = min(start + BLOCK_ROWS, n)
+            stop = min(start + rows, n)
             shape = (stop - start, len(self.item_ids))
             keys = keys_for(index[start:stop], _buffer("keys", shape, np.float32))
             scratch = _buffer("scratch", shape, np.float32)
@@ -177,7 +181,7 @@ class Model:
                     log_total = _log_total(keys, top_keys[:, :1], scratch)
                 scores[start:stop] = np.where(found, np.exp(top_keys - log_total), np.nan)
 
-        _run_blocks(block, n)
+        _run_blocks(block, n, rows)
         return items, scores
 
     def _as_lists(self, items: np.ndarray, scores: np.ndarray | None) -> Results:
@@ -443,19 +447,22 @@ _local = threading.local()
 _pools: dict[int, ThreadPoolExecutor] = {}
 
 
+def _block_rows(items: int) -> int:
+    return max(1, BLOCK_CELLS // max(items, 1))
+
+
 def _buffer(name: str, shape: tuple[int, int], dtype) -> np.ndarray:
-    """A work array of this thread, kept between calls: fresh 40 MB arrays per block cost page faults
-    (a quarter of the scoring time)."""
+    """A work array of this thread, kept between calls: fresh arrays per block cost page faults."""
     buffer = getattr(_local, name, None)
     if buffer is None or buffer.shape[1] != shape[1] or buffer.shape[0] < shape[0] or buffer.dtype != dtype:
-        buffer = np.empty((max(shape[0], BLOCK_ROWS), shape[1]), dtype=dtype)
+        buffer = np.empty((max(shape[0], _block_rows(shape[1])), shape[1]), dtype=dtype)
         setattr(_local, name, buffer)
     return buffer[:shape[0]]
 
 
-def _run_blocks(block, n: int) -> None:
-    starts = range(0, n, BLOCK_ROWS)
-    if THREADS == 1 or n <= BLOCK_ROWS:
+def _run_blocks(block, n: int, rows: int) -> None:
+    starts = range(0, n, rows)
+    if THREADS == 1 or n <= rows:
         for start in starts:
             block(start)
         return

@@ -393,7 +393,7 @@ def test_blocks_and_threads_give_the_same_answers(models, monkeypatch):
     model = models[UP2]
     users = list(model.user_ids) + ["nobody"]
     expected = model.recommend(users, 40)
-    monkeypatch.setattr(models_mod, "BLOCK_ROWS", 7)
+    monkeypatch.setattr(models_mod, "BLOCK_CELLS", 7 * len(model.item_ids))  # blocks of 7 users
     monkeypatch.setattr(models_mod, "THREADS", 3)
     # The same lists up to float rounding (matrix products of other shapes sum in another order).
     for (items, scores), (want_items, want_scores) in zip(model.recommend(users, 40), expected):
