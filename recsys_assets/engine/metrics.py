@@ -184,9 +184,3 @@ def train_and_evaluate(recipe_arn: str, data: recipes.TrainingData, *, event_typ
     model = recipes.complete(fitted, prepared, split.truth, seed=seed)
     return model, {name: round(float(value), 4) for name, value in metrics.items()}
 
-
-def solution_metrics(recipe_arn: str, data: recipes.TrainingData, *, event_type: str | None = None,
-                     solution_config: dict | None = None, perform_hpo: bool = False, seed: int = 0) -> dict[str, float]:
-    """The metrics of ``train_and_evaluate``."""
-    return train_and_evaluate(recipe_arn, data, event_type=event_type, solution_config=solution_config,
-                              perform_hpo=perform_hpo, seed=seed)[1]
