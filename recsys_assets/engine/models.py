@@ -252,7 +252,7 @@ class PopularityModel(Model):
 
     def _keys(self, index, out=None):
         if out is None:
-            return np.broadcast_to(self.item_scores, (len(index), len(self.item_ids))).copy()
+            out = np.empty((len(index), len(self.item_ids)), dtype=np.float32)
         out[...] = self.item_scores
         return out
 

@@ -568,14 +568,8 @@ def _confidence(weights: sp.csr_matrix, alpha: float) -> sp.csr_matrix:
 def _history_fitted(prepared: Prepared, values: dict, seen: sp.csr_matrix) -> np.ndarray:
     """Users whose history length lies within the percentiles: they shape the model; the others are
     scored from their own history but kept out of fitting (bots and other outliers)."""
-    low = values.get("min_user_history_length_percentile", 0.0)
-    high = values.get("max_user_history_length_percentile", 1.0)
-    history = np.asarray(seen.getnnz(axis=1))
-    active = history > 0
-    if not active.any():
-        return active
-    lo, hi = np.quantile(history[active], [low, high])
-    return active & (history >= lo) & (history <= hi)
+    return _within_percentiles(np.asarray(seen.getnnz(axis=1)), values.get("min_user_history_length_percentile", 0.0),
+                               values.get("max_user_history_length_percentile", 1.0))
 
 
 def _train_personalization(prepared, values, keep, seed, cache):
@@ -637,7 +631,8 @@ def _with_tokens(matrix: sp.csr_matrix, tokens: sp.csr_matrix | None) -> sp.csr_
     return matrix if tokens is None else sp.hstack([matrix, matrix @ tokens], format="csr", dtype=np.float32)
 
 
-def _item_percentiles(counts: np.ndarray, low: float, high: float) -> np.ndarray:
+def _within_percentiles(counts: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Mask of the positive ``counts`` between their ``low`` and ``high`` quantiles."""
     active = counts > 0
     if not active.any():
         return active
@@ -651,7 +646,7 @@ def _train_sims(prepared, values, keep, seed, cache):
     # Users outside the history percentiles and items outside the count percentiles are left out of
     # the co-occurrence counting ("included in the training", as the service describes them).
     users = _history_fitted(prepared, values, common["seen"])
-    items = _item_percentiles(common["popularity"], values["min_item_interaction_count_percentile"],
+    items = _within_percentiles(common["popularity"], values["min_item_interaction_count_percentile"],
                               values["max_item_interaction_count_percentile"])
     counted = sp.diags(users.astype(np.float32)) @ sp.csr_matrix(common["seen"], dtype=np.float32) @ sp.diags(
         items.astype(np.float32))
