@@ -9,13 +9,16 @@ export DAGSTER_HOME := $(CURDIR)/.recsys/dagster_home
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# Stamp files: re-install only when pyproject.toml changes.
+# Stamp files: re-install only when pyproject.toml changes. The engine's numba kernels are compiled
+# into their cache right away (~5 s), not in the first job that needs them.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e .
+	$(BIN)/python -m recsys_assets.engine.kernels
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/python -m recsys_assets.engine.kernels
 	touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed

@@ -5,7 +5,8 @@
 - ``catalog``: durable state in SQLite, shared by every process
 - ``worker``: import, training and batch jobs, each in its own process
 - ``validation``: Avro schema rules, CSV content rules, minimum data
-- ``recipes``: the recommenders; ``metrics``: GetSolutionMetrics
+- ``recipes``: the recommenders (``algorithms``, ``models``); ``metrics``: GetSolutionMetrics
+- ``kernels``: compiled loops (numba) for top-k, the softmax total and batch output lines
 - ``filters``: the filter-expression language; ``batch``: batch inference files
 - ``storage``: s3:// object storage on a local directory or S3; ``data``: stored datasets and models
 """

@@ -19,7 +19,6 @@ Trending-Now has no batch inference, as on AWS: ``check_recipe`` raises ``BatchN
 
 from __future__ import annotations
 
-import functools
 import io
 import json
 import re
@@ -207,10 +206,16 @@ class _Writer:
     """Answers blocks of lines with the model and renders them as output lines."""
 
     def __init__(self, model, recipe, num_results: int, filter_, filter_ctx):
+        # Imported here: only a batch job needs the compiled renderer (and numba).
+        from recsys_assets.engine import kernels
+
+        self.render = kernels.render_lines
         self.model, self.recipe, self.num_results = model, recipe, num_results
         self.filter, self.ctx = filter_, filter_ctx
-        # Each catalogue item's JSON text, rendered once per job.
-        self.item_json = np.array([json.dumps(str(i), ensure_ascii=False).encode() for i in model.item_ids], dtype=object)
+        # Each catalogue item's JSON text, rendered once per job, back to back.
+        texts = [json.dumps(str(i), ensure_ascii=False).encode() for i in model.item_ids]
+        self.item_text = np.frombuffer(b"".join(texts), dtype=np.uint8)
+        self.item_offsets = _offsets(texts)
 
     def answer(self, block: list[_Line]):
         good = [line for line in block if line.error is None]
@@ -233,59 +238,43 @@ class _Writer:
                      for items, pos, row in zip(lists, position, allowed)]
         return block, self.model.rank(keys, lists)
 
-    def lines(self, block: list[_Line], answers, totals: dict) -> bytes:
-        rendered = iter(self._outputs(answers) if answers is not None else ())
-        parts: list[bytes] = []  # one join per block: lines of 9 KB are copied once
+    def lines(self, block: list[_Line], answers, totals: dict):
+        """The block's output lines, one bytes-like object."""
+        errors = sum(line.error is not None for line in block)
+        totals["records"] += len(block)
+        totals["error_records"] += errors
+        good = [line for line in block if line.error is None]
+        text, offsets = self._answered(good, answers) if answers is not None else (b"", [0])
+        if not errors:
+            return memoryview(text)
+        answered = iter(range(len(good)))
+        parts = []
         for line in block:
-            if line.error is not None:
+            if line.error is None:
+                row = next(answered)
+                parts.append(text[offsets[row]:offsets[row + 1]])
+            else:
                 error = json.dumps(line.error, ensure_ascii=False)
                 parts.append(f'{{"input":{line.echo},"output":{{"recommendedItems":[]}},"error":{error}}}\n'.encode())
-            else:
-                parts += (b'{"input":', line.echo.encode(), b',"output":', *next(rendered), b',"error":null}\n')
-        totals["records"] += len(block)
-        totals["error_records"] += sum(line.error is not None for line in block)
         return b"".join(parts)
 
-    def _outputs(self, answers) -> list[tuple[bytes, ...]]:
-        """The pieces of each answered line's ``output`` object."""
+    def _answered(self, good: list[_Line], answers):
+        """(the answered lines' text, where each starts and the last ends)."""
+        echoes = [line.echo.encode() for line in good]
         if isinstance(answers, list):  # personalized ranking: (items, scores) per line
-            return [(json.dumps({"recommendedItems": items, "scores": [round(float(s), SCORE_DECIMALS) for s in scores]},
-                                ensure_ascii=False, separators=(",", ":")).encode(),) for items, scores in answers]
+            texts = [b'{"input":' + echo + b',"output":' + json.dumps(
+                {"recommendedItems": items, "scores": [round(float(s), SCORE_DECIMALS) for s in scores]},
+                ensure_ascii=False, separators=(",", ":")).encode() + b',"error":null}\n'
+                for echo, (items, scores) in zip(echoes, answers)]
+            return b"".join(texts), _offsets(texts)
         items, scores = answers
-        counts = (items >= 0).sum(axis=1)
-        listed = [b",".join(self.item_json[row[:n]].tolist()) for row, n in zip(items, counts)]
-        if scores is None or not self.recipe.has_scores:
-            return [(b'{"recommendedItems":[', text, b"]}") for text in listed]
-        return [(b'{"recommendedItems":[', text, b'],"scores":[', numbers, b"]}")
-                for text, numbers in zip(listed, format_scores(scores, counts))]
+        text, ends = self.render(b"".join(echoes), _offsets(echoes), items, (items >= 0).sum(axis=1),
+                                 scores if self.recipe.has_scores else None, self.item_text, self.item_offsets)
+        return text, np.r_[0, ends]
 
 
-@functools.cache
-def _score_text() -> tuple[np.ndarray, np.ndarray]:
-    """Byte tables as native integers (gathers from small native tables are fast): ",w.d" for a
-    score's whole part and first decimal (uint32), and the two-digit pairs "00".."99" (uint16)."""
-    head = np.frombuffer(b"".join(f",{w}.{d}".encode() for w in range(10) for d in range(10)), dtype=np.uint32)
-    pairs = np.frombuffer(b"".join(f"{p:02d}".encode() for p in range(100)), dtype=np.uint16)
-    return head, pairs
-
-
-def format_scores(scores: np.ndarray, counts: np.ndarray) -> list[bytes]:
-    """Each row's first ``counts[row]`` scores in [0, 1] as comma-separated JSON numbers with exactly 7
-    decimals ("0.0152238", "0.0010860"): the service's precision, the same values as its trimmed text.
-
-    Vectorised through digit tables: json.dumps of 100k users x 500 scores takes over a minute, this
-    under a second.
-    """
-    rows, k = scores.shape
-    head, pairs = _score_text()
-    # fmax turns NaN (padding) into 0.
-    scaled = np.rint(np.fmax(scores, 0).astype(np.float64) * 10**SCORE_DECIMALS)
-    scaled = np.minimum(scaled, 10**SCORE_DECIMALS).astype(np.int32)
-    high, low = np.divmod(scaled, 10**6)
-    text = np.empty((rows, k, 5), dtype=np.uint16)  # 10 bytes a score: ",w.d" and three digit pairs
-    text[..., :2] = head[high].view(np.uint16).reshape(rows, k, 2)
-    text[..., 2] = pairs[low // 10**4]
-    text[..., 3] = pairs[low // 100 % 100]
-    text[..., 4] = pairs[low % 100]
-    text = text.view(np.uint8).reshape(rows, k * 10)
-    return [text[row, 1:n * 10].tobytes() for row, n in enumerate(counts.tolist())]
+def _offsets(texts: list[bytes]) -> np.ndarray:
+    """Where each of ``texts`` starts when joined, and where the last ends."""
+    offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum([len(t) for t in texts], out=offsets[1:])
+    return offsets

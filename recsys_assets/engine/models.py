@@ -151,6 +151,8 @@ class Model:
 
     def _top(self, index: np.ndarray, num_results: int, allowed, keys_for,
              with_scores: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        from recsys_assets.engine import kernels
+
         n, k = len(index), max(0, min(int(num_results), len(self.item_ids)))
         if allowed is not None and allowed.shape != (n, len(self.item_ids)):
             raise ValueError(f"allowed has shape {allowed.shape}; expected {(n, len(self.item_ids))}")
@@ -163,22 +165,21 @@ class Model:
             stop = min(start + rows, n)
             shape = (stop - start, len(self.item_ids))
             keys = keys_for(index[start:stop], _buffer("keys", shape, np.float32))
-            scratch = _buffer("scratch", shape, np.float32)
             # Scores are shares of the whole catalogue, whatever the filter leaves: the total is taken
             # before masking (without a filter, after the top k, whose first key is the row maximum).
             log_total = None
             if allowed is not None:
                 if with_scores:
-                    log_total = _log_total(keys, keys.max(axis=1, keepdims=True), scratch)
+                    log_total = kernels.log_sum_exp(keys, keys.max(axis=1))
                 mask = allowed[start:stop]
                 mask = mask.toarray() if sp.issparse(mask) else np.asarray(mask)
                 keys[~mask.astype(bool, copy=False)] = -np.inf
-            top_index, top_keys = top_k(keys, k, _buffer("chosen", shape, bool))
+            top_index, top_keys = kernels.top_k(keys, k, _buffer("packed", shape, np.uint64))
             found = top_keys > -np.inf
             items[start:stop] = np.where(found, top_index, -1)
             if with_scores and k:
                 if log_total is None:
-                    log_total = _log_total(keys, top_keys[:, :1], scratch)
+                    log_total = kernels.log_sum_exp(keys, top_keys[:, 0])
                 scores[start:stop] = np.where(found, np.exp(top_keys - log_total), np.nan)
 
         _run_blocks(block, n, rows)
@@ -391,56 +392,6 @@ class RelatedItemsModel(Model):
     @classmethod
     def _from_arrays(cls, common, arrays):
         return cls(similarity=_sparse_from(arrays, "similarity"), **common)
-
-
-def _log_total(keys: np.ndarray, top: np.ndarray, scratch: np.ndarray) -> np.ndarray:
-    """log(sum(exp(keys))) per row, given each row's maximum ``top`` (rows x 1)."""
-    np.subtract(keys, top, out=scratch)
-    np.exp(scratch, out=scratch)
-    return top + np.log(scratch.sum(axis=1, keepdims=True))
-
-
-def top_k(keys: np.ndarray, k: int, chosen: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Column indices and values of each row's k largest keys, best first, ties to the lower index;
-    ``-inf`` keys are never chosen (rows with fewer other keys are padded with ``-inf``).
-
-    ``chosen`` (bool, keys' shape) is an optional work buffer.
-    """
-    rows, n = keys.shape
-    k = min(k, n)
-    if k <= 0 or rows == 0:
-        return np.empty((rows, 0), dtype=np.int64), np.empty((rows, 0), dtype=keys.dtype)
-    # A lower bound of each row's k-th best key: the k-th best of the maxima of ~2k disjoint column
-    # groups (at least k distinct keys reach it). Partitioning 2k maxima instead of n keys is what
-    # makes this fast; typically 1.2-1.5 k keys reach the bound.
-    size = max(1, n // (2 * k))
-    groups = n // size
-    maxima = keys[:, :groups].copy()
-    for i in range(1, size):
-        np.maximum(maxima, keys[:, i * groups:(i + 1) * groups], out=maxima)
-    maxima.partition(groups - k, axis=1)
-    bound = maxima[:, groups - k:groups - k + 1]
-    chosen = np.greater_equal(keys, bound, out=chosen)
-    if np.isneginf(bound).any():
-        chosen &= keys > -np.inf
-    flat = np.flatnonzero(chosen)
-    row = flat // n
-    counts = np.bincount(row, minlength=rows)
-    width = max(k, int(counts.max()))
-    # Each candidate's place in a (rows, width) matrix: its row, then its rank among the row's candidates.
-    place = np.arange(len(flat)) + np.repeat(np.arange(rows) * width - (np.cumsum(counts) - counts), counts)
-    values = np.full((rows, width), -np.inf, dtype=keys.dtype)
-    values.reshape(-1)[place] = keys.reshape(-1)[flat]
-    columns = np.zeros((rows, width), dtype=np.int64)
-    columns.reshape(-1)[place] = flat - row * n
-    # One sort of (descending key, position) packed into uint64: sortable bits of -key, then the
-    # position among the row's candidates, whose columns ascend, so ties go to the lower column.
-    bits = (-values + np.float32(0.0)).astype(np.float32).view(np.uint32)  # + 0.0 turns -0.0 into 0.0
-    bits = np.where(bits >> 31, ~bits, bits | np.uint32(0x80000000)).astype(np.uint64)
-    packed = (bits << np.uint64(32)) | np.arange(width, dtype=np.uint64)
-    packed.sort(axis=1)
-    order = (packed[:, :k] & np.uint64(0xFFFFFFFF)).astype(np.int64)
-    return np.take_along_axis(columns, order, axis=1), np.take_along_axis(values, order, axis=1)
 
 
 _local = threading.local()

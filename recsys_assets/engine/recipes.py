@@ -310,11 +310,10 @@ class Events:
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame, weight: np.ndarray) -> Events:
-        users, user_ids = pd.factorize(_as_str(frame["USER_ID"]), sort=True)
-        items, item_ids = pd.factorize(_as_str(frame["ITEM_ID"]), sort=True)
-        return cls(users.astype(np.int32), items.astype(np.int32), frame["TIMESTAMP"].to_numpy(np.float64),
-                   np.asarray(weight, dtype=np.float32), np.asarray(user_ids, dtype=object),
-                   np.asarray(item_ids, dtype=object))
+        users, user_ids = _codes(frame["USER_ID"])
+        items, item_ids = _codes(frame["ITEM_ID"])
+        return cls(users, items, frame["TIMESTAMP"].to_numpy(np.float64), np.asarray(weight, dtype=np.float32),
+                   user_ids, item_ids)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -352,6 +351,20 @@ class Events:
 
 def _as_str(column: pd.Series) -> pd.Series:
     return column if pd.api.types.is_string_dtype(column) and not column.hasnans else column.astype(str)
+
+
+def _codes(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(int32 codes, the distinct ids sorted) of an id column."""
+    if isinstance(column.dtype, pd.CategoricalDtype) and not column.hasnans:
+        categories = column.cat.categories
+        # A stored dataset's ids (DataStore): its sorted string categories, less those not selected.
+        if pd.api.types.is_string_dtype(categories) and categories.is_monotonic_increasing:
+            codes = column.cat.codes.to_numpy()
+            used = np.bincount(codes, minlength=len(categories)) > 0
+            renumber = (np.cumsum(used) - 1).astype(np.int32)
+            return renumber[codes], np.asarray(categories[used], dtype=object)
+    codes, ids = pd.factorize(_as_str(column), sort=True)
+    return codes.astype(np.int32), np.asarray(ids, dtype=object)
 
 
 @dataclass

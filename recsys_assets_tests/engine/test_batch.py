@@ -9,7 +9,6 @@ from recsys_assets.engine.batch import (
     MAX_NUM_RESULTS,
     BatchNotSupported,
     check_recipe,
-    format_scores,
     input_uris,
     output_uri,
     _read_line,
@@ -359,12 +358,6 @@ def test_related_items_filter_needs_item_evaluation(store, filter_ctx):
     put(store, "s3://b/in/items.json", ['{"itemId": "item1"}'])
     with pytest.raises(NotImplementedError, match="CurrentItem evaluation"):
         run(store, recipe=SIMS, filter_=UserOnlyFilter(), filter_ctx=filter_ctx)
-
-
-def test_format_scores_writes_seven_decimals():
-    scores = np.array([[1.0, 0.5, 0.01234567, 0.0], [1e-9, 0.3333333, np.nan, np.nan]], dtype=np.float32)
-    assert format_scores(scores, np.array([4, 2])) == [b"1.0000000,0.5000000,0.0123457,0.0000000", b"0.0000000,0.3333333"]
-    assert format_scores(scores, np.array([0, 1]))[0] == b""
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ import pytest
 from recsys_assets.engine import algorithms, recipes
 from recsys_assets.engine import models as models_mod
 from recsys_assets.engine.metrics import ranking_metrics
-from recsys_assets.engine.models import BlendModel, FactorModel, LinearModel, PopularityModel, RelatedItemsModel, top_k
+from recsys_assets.engine.models import BlendModel, FactorModel, LinearModel, PopularityModel, RelatedItemsModel
 from recsys_assets.engine.recipes import (
     PERSONALIZED_RANKING,
     PERSONALIZED_RANKING_V2,
@@ -359,34 +359,6 @@ def test_related_items_and_user_models_refuse_each_others_queries(models):
         models[SIMS.arn].recommend(["u0"], 5)
     with pytest.raises(TypeError, match="related-items recipe"):
         models[UP2].similar(["i0"], 5)
-
-
-def test_top_k_orders_by_key_then_column():
-    keys = np.array([[1.0, 3.0, 3.0, 2.0, 3.0], [0.0, -0.0, -np.inf, 5.0, 0.0]], dtype=np.float32)
-    columns, values = top_k(keys, 3)
-    assert columns.tolist() == [[1, 2, 4], [3, 0, 1]]
-    assert values.tolist() == [[3.0, 3.0, 3.0], [5.0, 0.0, 0.0]]
-    columns, values = top_k(keys, 5)
-    assert columns[1, :4].tolist() == [3, 0, 1, 4] and values[1, -1] == -np.inf  # -inf is never chosen
-    assert top_k(keys, 0)[0].shape == (2, 0)
-
-
-@pytest.mark.parametrize("k", [1, 7, 50, 300])
-def test_top_k_matches_a_full_sort(k):
-    # Wide rows (grouped bound), few distinct values (ties everywhere), masked keys, a row of ties only
-    # and rows with fewer than k unmasked keys.
-    rng = np.random.default_rng(k)
-    keys = rng.integers(0, 40, size=(60, 1200)).astype(np.float32)
-    keys[rng.random(keys.shape) < 0.2] = -np.inf
-    keys[5] = 1.0
-    keys[6, 3:] = -np.inf
-    keys[7] = -np.inf
-    columns, values = top_k(keys, k)
-    for row in range(len(keys)):
-        order = np.lexsort((np.arange(keys.shape[1]), -keys[row]))[:k]
-        found = keys[row, order] > -np.inf
-        assert values[row].tolist() == keys[row, order].tolist()
-        assert columns[row][found].tolist() == order[found].tolist()
 
 
 def test_blocks_and_threads_give_the_same_answers(models, monkeypatch):
