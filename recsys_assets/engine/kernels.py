@@ -137,9 +137,8 @@ def top_k(keys: np.ndarray, k: int, work: np.ndarray | None = None) -> tuple[np.
     # Each candidate as one uint64 whose ascending order is the answer's: the key's bits (ordered
     # so that larger keys sort first) above its column (so that equal keys sort by column).
     width = _pack_candidates(keys, keys.view(np.uint32), np.ascontiguousarray(maxima[:, groups - k]), k, work)
-    packed = work[:rows, :width]
-    packed.sort(axis=1)
-    return _unpack(packed, k)
+    work[:rows, :width].sort(axis=1)
+    return _unpack(work, rows, k)
 
 
 # Pads rows of packed candidates: above every packed key, so it sorts last.
@@ -173,10 +172,9 @@ def _pack_candidates(keys, bits, bound, k, out):
 
 
 @numba.njit(nogil=True, cache=True)
-def _unpack(packed, k):
-    """The first k of each row of sorted packed candidates as (columns, keys); padding gives column 0
-    and -inf."""
-    rows = packed.shape[0]
+def _unpack(packed, rows, k):
+    """The first k of the first ``rows`` rows of sorted packed candidates as (columns, keys); padding
+    gives column 0 and -inf."""
     columns = np.zeros((rows, k), dtype=np.int64)
     values = np.full((rows, k), -np.inf, dtype=np.float32)
     value_bits = values.view(np.uint32)
