@@ -36,7 +36,7 @@ from threadpoolctl import threadpool_limits
 
 from bench.engine_data import demo_data, drifting_catalogue
 from recsys_assets.engine import metrics, recipes
-from recsys_assets.engine.models import top_k
+from recsys_assets.engine.kernels import top_k
 
 RECIPE = recipes.USER_PERSONALIZATION_V2.arn
 IALS_GRID = [dict(factors=f, regularization=r, alpha=a) for f, r, a in itertools.product((64, 128), (1.0, 10.0, 100.0), (1.0, 10.0, 40.0))]
