@@ -247,12 +247,11 @@ class _Writer:
         text, offsets = self._answered(good, answers) if answers is not None else (b"", [0])
         if not errors:
             return memoryview(text)
-        answered = iter(range(len(good)))
-        parts = []
+        parts, row = [], 0
         for line in block:
             if line.error is None:
-                row = next(answered)
                 parts.append(text[offsets[row]:offsets[row + 1]])
+                row += 1
             else:
                 error = json.dumps(line.error, ensure_ascii=False)
                 parts.append(f'{{"input":{line.echo},"output":{{"recommendedItems":[]}},"error":{error}}}\n'.encode())
