@@ -501,3 +501,25 @@ def test_history_percentiles_leave_users_out_of_fitting_but_not_out_of_the_model
     popular = model.recommend(["nobody"], 10)[0][0]
     assert model.user_index([heaviest])[0] >= 0
     assert model.recommend([heaviest], 10)[0][0] != popular
+
+
+def test_events_from_a_stored_dataset_match_events_from_strings(tmp_path):
+    from recsys_assets.engine.data import DataStore
+
+    frame = pd.DataFrame({"USER_ID": ["u2", "u10", "U1", "u2", "é", "u3"],
+                          "ITEM_ID": ["b", "a", "c", "a", "b", "z"],
+                          "TIMESTAMP": pd.array([1, 2, 3, 4, 5, 6], dtype="Int64"),
+                          "EVENT_TYPE": ["click", "buy", "click", "click", "buy", "buy"]})
+    store = DataStore(tmp_path)
+    store.write_dataset("arn:dataset", frame)
+    stored = store.read_dataset("arn:dataset")
+    assert isinstance(stored["USER_ID"].dtype, pd.CategoricalDtype)
+    assert stored["USER_ID"].tolist() == frame["USER_ID"].tolist()
+    # A selection leaves categories unused (u3, z): they must not become users or items.
+    for selected in (stored[stored["EVENT_TYPE"] == "click"], stored):
+        from_store = recipes.Events.from_frame(selected, np.ones(len(selected)))
+        from_text = recipes.Events.from_frame(selected.astype({"USER_ID": object, "ITEM_ID": object}),
+                                              np.ones(len(selected)))
+        for field in ("user", "item", "user_ids", "item_ids"):
+            assert getattr(from_store, field).tolist() == getattr(from_text, field).tolist(), field
+        assert from_store.user.dtype == from_text.user.dtype == np.int32
