@@ -104,8 +104,8 @@ def run_batch_inference(
     writer = _Writer(model, recipe, num_results, filter_, filter_ctx)
 
     totals = {"input_files": len(inputs), "records": 0, "error_records": 0}
-    # Three stages overlap: the next block is answered (numpy, mostly outside the GIL) while this one
-    # is rendered and the previous one written (the write waits for the disk outside the GIL).
+    # Three stages overlap, each mostly outside the GIL: the next block is answered while this one is
+    # rendered (kernels.render_lines) and the previous one written.
     with ThreadPoolExecutor(1) as ahead, ThreadPoolExecutor(1) as writing:
         for uri in inputs:
             # utf-8-sig drops a BOM; undecodable bytes become an error line instead of failing the job.

@@ -10,8 +10,9 @@ depends on its kind:
   popularity distribution.
 - ``RelatedItemsModel``: item-to-item similarities (SIMS, Similar-Items); ``similar`` takes item ids.
 
-Scoring runs in blocks of users on a small thread pool: numpy's matrix products, exp and partition
-release the GIL, so the two cores of a small machine both work while memory stays bounded.
+Scoring runs in blocks of users on a small thread pool: the matrix products and the compiled top-k and
+softmax loops (``kernels``) release the GIL, so the two cores of a small machine both work while
+memory stays bounded.
 """
 
 from __future__ import annotations
