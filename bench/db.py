@@ -32,7 +32,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from recsys_assets.app_database import copy_out, recommendations_table, replace_table
-from recsys_assets.export import EXPORTS
+from recsys_assets.export.mapping import load_mapping
 
 PG_ADMIN = "postgresql+psycopg://root@127.0.0.1:5432/test"
 MARIADB_ADMIN = "mysql+pymysql://root@127.0.0.1:3306/test"
@@ -87,10 +87,10 @@ def generate_shop(libpq_url: str, users: int, items: int, events: int) -> None:
             conn.execute(sql)
 
 
-def raw_copy_out(engine: sa.Engine, query: str) -> float:
+def raw_copy_out(db: sa.Engine, query: str) -> float:
     """A raw ``COPY (query) TO STDOUT``, read as the export reads it and thrown away."""
     started = time.perf_counter()
-    for _ in copy_out(engine, query):
+    for _ in copy_out(db, query):
         pass
     return time.perf_counter() - started
 
@@ -100,12 +100,12 @@ def export_child(url: str, out: str, check: str) -> None:
     from recsys_assets.engine.storage import LocalObjectStore
     from recsys_assets.export import check_csv, export_csv, load_schema
 
-    engine = sa.create_engine(url)
-    spec = EXPORTS["interactions"]
+    db = sa.create_engine(url)
+    spec = load_mapping().datasets["interactions"]
     schema = load_schema(spec)[1]
     store, uri = LocalObjectStore(out), "s3://bench/interactions.csv"
     started = time.perf_counter()
-    result = export_csv(engine, spec, schema, store, uri)
+    result = export_csv(db, spec, schema, store, uri)
     figures = {"seconds": time.perf_counter() - started, "rows": result.rows, "unknown": result.unknown,
                "duplicates": result.duplicates, "bad": result.bad.count, "path": result.path,
                "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "bytes": store.size(uri)}
@@ -123,12 +123,12 @@ def bench_export(args) -> dict:
         started = time.perf_counter()
         generate_shop(libpq_url, args.users, args.items, args.events)
         print(f"  generated {args.events:,} events in PostgreSQL in {time.perf_counter() - started:.0f} s")
-        engine = sa.create_engine(url)
+        db = sa.create_engine(url)
         raw, raw_export, ours = [], [], []
         with tempfile.TemporaryDirectory(prefix="recsys-bench-") as out:
             for attempt in range(args.repeat):
-                raw.append(raw_copy_out(engine, RAW_EXPORT_QUERY))
-                raw_export.append(raw_copy_out(engine, EXPORTS["interactions"].export_sql()))
+                raw.append(raw_copy_out(db, RAW_EXPORT_QUERY))
+                raw_export.append(raw_copy_out(db, load_mapping().datasets["interactions"].export_sql()))
                 child = subprocess.run([sys.executable, "-m", "bench.db", "export-child",
                                         url.render_as_string(hide_password=False), out,
                                         "check" if attempt == 0 else "no-check"],
@@ -136,7 +136,7 @@ def bench_export(args) -> dict:
                 ours.append(json.loads(child.stdout))
                 print(f"  run {attempt + 1}: raw COPY {raw[-1]:.1f} s, raw COPY of the export's SELECT "
                       f"{raw_export[-1]:.1f} s, export {ours[-1]['seconds']:.1f} s")
-        engine.dispose()
+        db.dispose()
     best = min(ours, key=lambda r: r["seconds"])
     figures = {"events": args.events, "raw_seconds": min(raw), "raw_export_seconds": min(raw_export),
                "seconds": best["seconds"], "peak_rss_mb": max(r["rss_mb"] for r in ours),
@@ -170,19 +170,19 @@ def write_rows_file(path: Path, users: int, per_user: int, sep: str) -> None:
             f.write(sep.join(str(v) for v in row) + "\n")
 
 
-def raw_table(engine: sa.Engine, name: str, indexed: bool) -> sa.Table:
+def raw_table(db: sa.Engine, name: str, indexed: bool) -> sa.Table:
     table = recommendations_table(name, sa.MetaData())
     if indexed:
         sa.Index(f"ix_{name}_user", table.c.user_id)  # the lookup index replace_table builds
-    with engine.begin() as conn:
+    with db.begin() as conn:
         table.drop(conn, checkfirst=True)
         table.create(conn)
     return table
 
 
-def timed_replace(engine: sa.Engine, args) -> float:
+def timed_replace(db: sa.Engine, args) -> float:
     started = time.perf_counter()
-    written = replace_table(engine, "bench_recs", recommendation_rows(args.recs_users, args.per_user))
+    written = replace_table(db, "bench_recs", recommendation_rows(args.recs_users, args.per_user))
     seconds = time.perf_counter() - started
     assert written == args.recs_users * args.per_user
     return seconds
@@ -192,49 +192,49 @@ def bench_writeback_postgres(args, rows_file: Path) -> dict:
     import psycopg
 
     with scratch_database(args.postgres) as url:
-        engine = sa.create_engine(url)
+        db = sa.create_engine(url)
         libpq_url = url.set(drivername="postgresql").render_as_string(hide_password=False)
         raws = {}
         for indexed in (False, True):
-            raw_table(engine, "raw_recs", indexed)
+            raw_table(db, "raw_recs", indexed)
             started = time.perf_counter()
             with psycopg.connect(libpq_url) as conn, conn.cursor() as cur, \
                     cur.copy("COPY raw_recs FROM STDIN") as copy, open(rows_file, "rb") as f:
                 while block := f.read(1 << 20):
                     copy.write(block)
             raws[indexed] = time.perf_counter() - started
-        ours = timed_replace(engine, args)
-        engine.dispose()
+        ours = timed_replace(db, args)
+        db.dispose()
     return {"ours": ours, "raw": raws[True], "raw_unindexed": raws[False]}
 
 
 def bench_writeback_mariadb(args, rows_file: Path) -> dict:
     with scratch_database(args.mariadb) as url:
-        engine = sa.create_engine(url.update_query_dict({"local_infile": "1"}))
-        raw_table(engine, "raw_recs", True)
+        db = sa.create_engine(url.update_query_dict({"local_infile": "1"}))
+        raw_table(db, "raw_recs", True)
         started = time.perf_counter()
-        with engine.begin() as conn:
+        with db.begin() as conn:
             conn.exec_driver_sql(f"LOAD DATA LOCAL INFILE '{rows_file}' INTO TABLE raw_recs")
         raw = time.perf_counter() - started
-        ours = timed_replace(engine, args)
-        engine.dispose()
+        ours = timed_replace(db, args)
+        db.dispose()
     return {"ours": ours, "raw": raw}
 
 
 def bench_writeback_sqlite(args) -> dict:
     with tempfile.TemporaryDirectory(prefix="recsys-bench-") as tmp:
-        engine = sa.create_engine(f"sqlite:///{tmp}/bench.db")
-        table = raw_table(engine, "raw_recs", True)
+        db = sa.create_engine(f"sqlite:///{tmp}/bench.db")
+        table = raw_table(db, "raw_recs", True)
         rows = [tuple(str(v) if isinstance(v, datetime) else v for v in r)
                 for r in recommendation_rows(args.recs_users, args.per_user)]
         started = time.perf_counter()
-        with engine.begin() as conn:
+        with db.begin() as conn:
             conn.connection.driver_connection.executemany(
                 f"INSERT INTO {table.name} VALUES ({', '.join('?' * len(table.columns))})", rows)
         raw = time.perf_counter() - started
         del rows
-        ours = timed_replace(engine, args)
-        engine.dispose()
+        ours = timed_replace(db, args)
+        db.dispose()
     return {"ours": ours, "raw": raw}
 
 

@@ -5,7 +5,7 @@
 ``bench.engine_data``), and any Interactions CSV given (USER_ID, ITEM_ID, TIMESTAMP[, EVENT_TYPE, EVENT_VALUE]). Two protocols:
 
 - ``engine``: GetSolutionMetrics' own split (10 % of users, their newest 10 % as truth). The engine's
-  number is ``metrics.train_and_evaluate``'s NDCG@10; the baselines train on the same data and rank
+  number is ``training.train_and_evaluate``'s NDCG@10; the baselines train on the same data and rank
   for the same test users.
 - ``holdout``: every user's newest 20 % held out; all models (the engine's final model from
   ``train_and_evaluate`` on the rest) rank each user's unseen items.
@@ -35,10 +35,11 @@ import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 from bench.engine_data import demo_data, drifting_catalogue
-from recsys_assets.engine import metrics, recipes
+from recsys_assets.engine import metrics, training
+from recsys_assets.engine.recipes import catalogue, preparation
 from recsys_assets.engine.kernels import top_k
 
-RECIPE = recipes.USER_PERSONALIZATION_V2.arn
+RECIPE = catalogue.USER_PERSONALIZATION_V2.arn
 IALS_GRID = [dict(factors=f, regularization=r, alpha=a) for f, r, a in itertools.product((64, 128), (1.0, 10.0, 100.0), (1.0, 10.0, 40.0))]
 EASE_GRID = [dict(l2=l2) for l2 in (10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0)]
 K = 10
@@ -75,7 +76,7 @@ def popularity(x: sp.csr_matrix):
 class Protocol:
     """Events, which are the truth, which users are ranked, and which training users validate tuning."""
 
-    def __init__(self, name: str, events: recipes.Events, truth: np.ndarray, users: np.ndarray, tuning_users: np.ndarray):
+    def __init__(self, name: str, events: preparation.Events, truth: np.ndarray, users: np.ndarray, tuning_users: np.ndarray):
         self.name, self.events, self.truth, self.users = name, events, truth, users
         self.train = ~truth
         self.validation = events.newest(tuning_users, self.train, 0.1)
@@ -105,7 +106,7 @@ class Protocol:
         return self.ndcg(fit(self.counts(self.train), **best), self.train, self.users, self.truth), best
 
 
-def _truth_sets(events: recipes.Events, users: np.ndarray, truth: np.ndarray, seen: sp.csr_matrix) -> list[set]:
+def _truth_sets(events: preparation.Events, users: np.ndarray, truth: np.ndarray, seen: sp.csr_matrix) -> list[set]:
     frame = pd.DataFrame({"user": events.user[truth], "item": events.item[truth]})
     by_user = frame.groupby("user")["item"].agg(set)
     return [{events.item_ids[i] for i in by_user.get(u, set()) if not seen[u, i]} for u in users.tolist()]
@@ -113,7 +114,7 @@ def _truth_sets(events: recipes.Events, users: np.ndarray, truth: np.ndarray, se
 
 def engine_scores(interactions: pd.DataFrame, items: pd.DataFrame | None, protocol: Protocol) -> tuple[float, dict]:
     frame = interactions.iloc[np.flatnonzero(protocol.train)] if protocol.name == "holdout" else interactions
-    model, solution_metrics = metrics.train_and_evaluate(RECIPE, recipes.TrainingData(frame, items=items))
+    model, solution_metrics = training.train_and_evaluate(RECIPE, preparation.TrainingData(frame, items=items))
     if protocol.name == "engine":
         return solution_metrics["normalized_discounted_cumulative_gain_at_10"], model.hyperparameters
     events = protocol.events
@@ -127,9 +128,9 @@ def engine_scores(interactions: pd.DataFrame, items: pd.DataFrame | None, protoc
 
 
 def protocols(interactions: pd.DataFrame) -> list[Protocol]:
-    events = recipes.prepare(RECIPE, recipes.TrainingData(interactions)).events
+    events = preparation.prepare(RECIPE, preparation.TrainingData(interactions)).events
     everyone = np.arange(len(events.user_ids))
-    split = metrics.documented_split(events, seed=0)
+    split = training.documented_split(events, seed=0)
     others = np.setdiff1d(everyone, split.users)
     holdout = events.newest(everyone, np.ones(len(events.user), dtype=bool), HOLDOUT_SHARE)
     return [Protocol("engine", events, split.truth, split.users, others),

@@ -55,7 +55,7 @@ POLL_SECONDS = 0.2
 
 def _client(root: Path):
     from recsys_assets.engine import local_client
-    from recsys_assets.engine.storage import LocalObjectStore
+    from recsys_assets.storage import LocalObjectStore
 
     return local_client(root / "engine", LocalObjectStore(root / "s3").config(), transition_seconds=0.0)
 
@@ -72,7 +72,7 @@ def _wait(describe, key: str) -> dict:
 
 def prepare_engine(root: Path, interactions: pd.DataFrame) -> dict:
     """Import the data and create the solution and the batch input (all untimed)."""
-    from recsys_assets.engine.storage import LocalObjectStore
+    from recsys_assets.storage import LocalObjectStore
 
     store = LocalObjectStore(root / "s3")
     store.write_bytes("s3://bench/interactions.csv", interactions.to_csv(index=False).encode())
@@ -98,7 +98,7 @@ def run_engine(root: Path, solution: str, round_: int) -> dict:
     """The timed engine part (in its own process: its workers are its children)."""
     import shutil
 
-    from recsys_assets.engine import service
+    from recsys_assets.engine import lifecycle
 
     client = _client(root)
     started = time.perf_counter()
@@ -111,7 +111,7 @@ def run_engine(root: Path, solution: str, round_: int) -> dict:
         jobOutput={"s3DataDestination": {"path": f"s3://bench/batch-out-{round_}/"}})["batchInferenceJobArn"]
     _wait(lambda: client.describe_batch_inference_job(batchInferenceJobArn=job), "batchInferenceJob")
     total = time.perf_counter() - started
-    for proc in service._CHILDREN:  # reap the workers so their peak memory is counted
+    for proc in lifecycle.CHILDREN:  # reap the workers so their peak memory is counted
         proc.wait()
     output = root / "s3" / "bench" / f"batch-out-{round_}" / "users.json.out"
     with open(output, "rb") as f:

@@ -33,9 +33,9 @@ def _lenient_text(raw: bytes) -> str:
     return raw.decode("utf-8", errors="surrogateescape")
 
 
-def stream_rows(engine: sa.Engine, query: str, chunk_rows: int = 50_000) -> Iterator[Sequence]:
+def stream_rows(db: sa.Engine, query: str, chunk_rows: int = 50_000) -> Iterator[Sequence]:
     """The rows of a raw SQL query (no bind parameters), fetched ``chunk_rows`` at a time."""
-    with engine.connect() as conn:
+    with db.connect() as conn:
         sqlite = conn.dialect.name == "sqlite"
         if sqlite:
             dbapi = conn.connection.driver_connection
@@ -49,13 +49,13 @@ def stream_rows(engine: sa.Engine, query: str, chunk_rows: int = 50_000) -> Iter
                 dbapi.text_factory = saved
 
 
-def copy_out(engine: sa.Engine, query: str, rows_per_block: int = 100_000) -> Iterator[bytes]:
+def copy_out(db: sa.Engine, query: str, rows_per_block: int = 100_000) -> Iterator[bytes]:
     """PostgreSQL: ``COPY (query) TO STDOUT`` as CSV, in blocks of whole lines.
 
     PostgreSQL sends one message per row, so every block ends at a line end; joining them with
     ``islice`` keeps the per-row loop out of Python bytecode.
     """
-    with engine.connect() as conn:
+    with db.connect() as conn:
         cursor = conn.connection.driver_connection.cursor()
         with cursor.copy(f"COPY ({query}) TO STDOUT (FORMAT csv)") as copy:
             while block := b"".join(islice(copy, rows_per_block)):
@@ -67,8 +67,8 @@ def execute(conn: sa.Connection, query: str) -> sa.CursorResult:
     return conn.exec_driver_sql(_driver_sql(conn, query))
 
 
-def scalar(engine: sa.Engine, query: str):
-    with engine.connect() as conn:
+def scalar(db: sa.Engine, query: str):
+    with db.connect() as conn:
         return execute(conn, query).scalar()
 
 
@@ -114,12 +114,12 @@ class TableLoad:
     unique: bool = False
 
 
-def replace_table(engine: sa.Engine, table: str, rows: Iterable[tuple]) -> int:
+def replace_table(db: sa.Engine, table: str, rows: Iterable[tuple]) -> int:
     """Replace ``table`` with long-form recommendations (see ``LONG_COLUMNS``), indexed by user."""
-    return replace_tables(engine, [TableLoad(table, recommendations_table, rows, ("user_id",))])[0]
+    return replace_tables(db, [TableLoad(table, recommendations_table, rows, ("user_id",))])[0]
 
 
-def replace_tables(engine: sa.Engine, loads: list[TableLoad]) -> list[int]:
+def replace_tables(db: sa.Engine, loads: list[TableLoad]) -> list[int]:
     """Fill ``<name>_staging`` for every load, then swap them all in at once; the row counts.
 
     If anything fails before the swap, the live tables are untouched, the staging tables are
@@ -130,22 +130,22 @@ def replace_tables(engine: sa.Engine, loads: list[TableLoad]) -> list[int]:
         counts = []
         for load in loads:
             staged.append(f"{load.name}_staging")
-            counts.append(_stage(engine, load, staged[-1]))
-        _swap(engine, [(load.name, staging) for load, staging in zip(loads, staged)])
+            counts.append(_stage(db, load, staged[-1]))
+        _swap(db, [(load.name, staging) for load, staging in zip(loads, staged)])
         return counts
     except BaseException:
-        with contextlib.suppress(sa.exc.SQLAlchemyError), engine.begin() as conn:
+        with contextlib.suppress(sa.exc.SQLAlchemyError), db.begin() as conn:
             for staging in staged:
                 conn.exec_driver_sql(f"DROP TABLE IF EXISTS {conn.dialect.identifier_preparer.quote(staging)}")
         raise
 
 
-def _stage(engine: sa.Engine, load: TableLoad, staging: str) -> int:
+def _stage(db: sa.Engine, load: TableLoad, staging: str) -> int:
     table = load.define(staging, sa.MetaData())
-    with engine.begin() as conn:
+    with db.begin() as conn:
         table.drop(conn, checkfirst=True)
         table.create(conn)
-    with engine.begin() as conn:
+    with db.begin() as conn:
         written = _BULK_LOADERS.get(conn.dialect.name, _insert_batches)(conn, table, load.rows)
         # Built once after the load (cheaper than maintained row by row). Index names are schema-wide
         # in SQLite and PostgreSQL and follow the table through renames: make each one new.
@@ -245,14 +245,14 @@ class _Counter:
 _BULK_LOADERS = {"postgresql": _copy_in, "mysql": _load_data_local, "mariadb": _load_data_local}
 
 
-def _swap(engine: sa.Engine, pairs: list[tuple[str, str]]) -> None:
-    prep = engine.dialect.identifier_preparer
-    inspector = sa.inspect(engine)
+def _swap(db: sa.Engine, pairs: list[tuple[str, str]]) -> None:
+    prep = db.dialect.identifier_preparer
+    inspector = sa.inspect(db)
     renames = [(prep.quote(t), prep.quote(s), prep.quote(f"{t}_old"), inspector.has_table(t)) for t, s in pairs]
-    with engine.begin() as conn:
+    with db.begin() as conn:
         for _, _, old, _ in renames:
             conn.exec_driver_sql(f"DROP TABLE IF EXISTS {old}")
-        if engine.dialect.name in ("mysql", "mariadb"):
+        if db.dialect.name in ("mysql", "mariadb"):
             # MySQL commits DDL implicitly; one multi-table RENAME is its one atomic swap.
             steps = [f"{t} TO {o}, {s} TO {t}" if exists else f"{s} TO {t}" for t, s, o, exists in renames]
             conn.exec_driver_sql(f"RENAME TABLE {', '.join(steps)}")

@@ -1,26 +1,31 @@
-"""Composition only: assets, jobs, schedule, sensors and the resources of the configured backend."""
+"""Composition only: assets, checks, jobs, schedules, sensors and the resources of the configured backend."""
 
 import dagster as dg
 
 from recsys_assets.assets import ALL_ASSETS, ALL_CHECKS
 from recsys_assets.automation import (
+    ScheduleSettings,
     cleanup_after_batch_output,
     cleanup_after_failure,
     cleanup_after_success,
     cleanup_job,
-    daily_recs_job,
+    daily_job,
     daily_schedule,
     orphan_sweep_schedule,
+    runs_per_month,
 )
-from recsys_assets.resources import build_resources, load_settings
+from recsys_assets.resources import build_resources
+from recsys_assets.resources.environment import from_environment
 
-settings = load_settings()
+schedules = from_environment(ScheduleSettings)
+resources = build_resources(runs_per_month=runs_per_month(schedules))
+daily_recs_job = daily_job(resources["personalize"].deployment)
 
 defs = dg.Definitions(
     assets=ALL_ASSETS,
     asset_checks=ALL_CHECKS,
     jobs=[daily_recs_job, cleanup_job],
-    schedules=[daily_schedule(settings), orphan_sweep_schedule(settings)],
+    schedules=[daily_schedule(schedules, daily_recs_job), orphan_sweep_schedule(schedules)],
     sensors=[cleanup_after_batch_output, cleanup_after_success, cleanup_after_failure],
-    resources=build_resources(settings),
+    resources=resources,
 )

@@ -13,8 +13,8 @@ import dagster as dg
 import sqlalchemy as sa
 
 from recsys_assets.app_database import scalar
-from recsys_assets.automation import cleanup_after_batch_output, cleanup_after_failure, cleanup_job
-from recsys_assets.definitions import defs, settings
+from recsys_assets.automation import DAILY_JOB, cleanup_after_batch_output, cleanup_after_failure, cleanup_job
+from recsys_assets.definitions import defs
 from recsys_assets.sample_data import generate
 from recsys_assets.workflow import resource_types as rt
 from recsys_assets.workflow.teardown import sweep_scope
@@ -50,15 +50,16 @@ def cleanup_request(instance: dg.DagsterInstance, result: dg.ExecuteInProcessRes
 
 
 def main() -> int:
-    if settings.backend != "local" or settings.database_url != settings.demo_database_url:
+    app_db, personalize = defs.resources["app_db"], defs.resources["personalize"]
+    if personalize.backend != "local" or app_db.url is not None:
         print("make demo runs on the embedded default only: unset RECSYS_BACKEND and RECSYS_DATABASE_URL.")
         return 2
     started = time.monotonic()
-    counts = generate(settings.database_url)
-    print(f"seeded {settings.database_url}: {counts['users']} users, {counts['items']} items, "
+    counts = generate(app_db.database_url)
+    print(f"seeded {app_db.database_url}: {counts['users']} users, {counts['items']} items, "
           f"{counts['events']} events")
     instance = dg.DagsterInstance.get()
-    result = defs.resolve_job_def("daily_recs_job").execute_in_process(instance=instance, run_config=QUIET,
+    result = defs.resolve_job_def(DAILY_JOB).execute_in_process(instance=instance, run_config=QUIET,
                                                                          raise_on_error=False)
     print(f"daily_recs_job {'succeeded' if result.success else 'FAILED'} (run {result.run_id})")
 
@@ -69,11 +70,10 @@ def main() -> int:
     print(f"cleanup_job {'succeeded' if cleanup.success else 'FAILED'}: deleted {len(report['deleted'])} "
           f"Personalize resources")
 
-    engine = sa.create_engine(settings.database_url)
-    users = scalar(engine, "SELECT COUNT(*) FROM users")
-    covered = scalar(engine, "SELECT COUNT(DISTINCT user_id) FROM recommendations") if result.success else 0
-    rows = scalar(engine, "SELECT COUNT(*) FROM recommendations") if result.success else 0
-    personalize = defs.resources["personalize"]
+    db = sa.create_engine(app_db.database_url)
+    users = scalar(db, "SELECT COUNT(*) FROM users")
+    covered = scalar(db, "SELECT COUNT(DISTINCT user_id) FROM recommendations") if result.success else 0
+    rows = scalar(db, "SELECT COUNT(*) FROM recommendations") if result.success else 0
     client = personalize.get_client()
     ours, everything = owned_leftovers(client, personalize.deployment), sum(leftovers(client).values())
     print(f"users covered: {covered} of {users}; recommendations written: {rows}")

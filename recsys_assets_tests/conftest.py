@@ -3,13 +3,14 @@
 import contextlib
 import shutil
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from recsys_assets.resources import build_resources
-from recsys_assets.resources.settings import Settings
+from recsys_assets.resources.app_db import demo_database_url
 from recsys_assets.sample_data import generate
 
 SERVERS = {
@@ -60,13 +61,23 @@ def small_shop_template(tmp_path_factory) -> Path:
     return path
 
 
+@dataclass(frozen=True)
+class LocalBackend:
+    local_root: str
+    database_url: str
+
+    @property
+    def environ(self) -> dict[str, str]:
+        return {"RECSYS_LOCAL_ROOT": self.local_root}
+
+
 @pytest.fixture
-def local_settings(tmp_path, small_shop_template) -> Settings:
+def local_settings(tmp_path, small_shop_template) -> LocalBackend:
     """The embedded default, rooted in tmp_path, with its own copy of a small demo shop."""
     root = tmp_path / ".recsys"
     root.mkdir()
     shutil.copy(small_shop_template, root / "demo.db")
-    return Settings(local_root=str(root), database_url=f"sqlite:///{root / 'demo.db'}")
+    return LocalBackend(local_root=str(root), database_url=demo_database_url(str(root)))
 
 
 def with_fields(resource, **changes):
@@ -78,7 +89,7 @@ def with_fields(resource, **changes):
 @pytest.fixture
 def local_resources(local_settings) -> dict:
     """Real local resources, with no lifecycle delays and fast polling so tests run quickly."""
-    resources = build_resources(local_settings)
+    resources = build_resources(local_settings.environ)
     resources["personalize"] = with_fields(resources["personalize"], local_transition_seconds=0.0,
                                            poll_interval_seconds=0.05, poll_max_interval_seconds=0.2)
     return resources

@@ -8,7 +8,7 @@ from moto import mock_aws
 from recsys_assets.assets import ALL_ASSETS, ALL_CHECKS, interactions_csv, items_csv, users_csv
 from recsys_assets.automation import cleanup_job, cleanup_run_config
 from recsys_assets.demo import leftovers
-from recsys_assets.resources import PersonalizeResource, S3ObjectStoreResource
+from recsys_assets.resources import AwsPersonalizeResource, RunOutputsIOManager, S3ObjectStoreResource
 
 EXPORTS = [users_csv, items_csv, interactions_csv]
 
@@ -98,7 +98,7 @@ def test_too_little_data_blocks_on_minimum_check(local_resources, local_settings
 
 
 def test_subset_run_refuses_torn_down_upstream(local_resources):
-    """Materializing solution_version alone after its dataset group was cleaned up fails clearly."""
+    """Materializing solution_version alone never builds on another run's (long torn down) dataset group."""
     with dg.instance_for_test() as instance:
         first = dg.materialize(EXPORTS + [ALL_ASSETS[3]], resources=local_resources, instance=instance)
         cleanup_job.execute_in_process(run_config=cleanup_run_config(first.run_id), instance=instance,
@@ -107,7 +107,7 @@ def test_subset_run_refuses_torn_down_upstream(local_resources):
                                 instance=instance, raise_on_error=False)
     assert not second.success
     failure = next(e for e in second.all_events if e.event_type_value == "STEP_FAILURE")
-    assert "does not exist" in str(failure.event_specific_data.error)
+    assert "dataset_group was not materialized in this run" in str(failure.event_specific_data.error)
 
 
 @mock_aws
@@ -115,11 +115,15 @@ def test_exports_write_to_s3(local_resources):
     s3 = S3Resource(region_name="us-east-1")
     s3.get_client().create_bucket(Bucket="shop-recs")
     store = S3ObjectStoreResource(bucket="shop-recs", prefix="daily", s3=s3)
-    result = dg.materialize(EXPORTS, resources={**local_resources, "object_store": store})
+    result = dg.materialize(EXPORTS, resources={**local_resources, "object_store": store,
+                                                "io_manager": RunOutputsIOManager(object_store=store)})
     assert result.success
     keys = sorted(o["Key"] for o in s3.get_client().list_objects_v2(Bucket="shop-recs")["Contents"])
-    assert keys == [f"daily/{result.run_id}/{name}.csv" for name in ("interactions", "items", "users")]
-    body = s3.get_client().get_object(Bucket="shop-recs", Key=keys[1])["Body"].read().decode()
+    names = ("interactions", "items", "users")
+    # The CSVs, and each asset's record of this run for the next asset.
+    assert keys == sorted([f"daily/{result.run_id}/{name}.csv" for name in names]
+                          + [f"daily/{result.run_id}/outputs/{name}_csv.json" for name in names])
+    body = s3.get_client().get_object(Bucket="shop-recs", Key=f"daily/{result.run_id}/items.csv")["Body"].read().decode()
     assert body.splitlines()[0] == "ITEM_ID,CATEGORY_ID,PRICE" and len(body.splitlines()) == 121
 
 
@@ -149,12 +153,12 @@ def test_aws_preflight_stops_before_any_personalize_call(local_resources, monkey
     s3 = S3Resource(region_name="eu-west-1")
     s3.get_client().create_bucket(Bucket="shop-recs", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
     store = S3ObjectStoreResource(bucket="shop-recs", s3=s3)
-    personalize = PersonalizeResource(backend="aws", region_name="eu-west-1", role_arn="not-a-role-arn",
-                                      object_store=store)
+    personalize = AwsPersonalizeResource(region_name="eu-west-1", role_arn="not-a-role-arn", object_store=store)
     clients = []
-    monkeypatch.setattr(PersonalizeResource, "get_client", lambda self: clients.append(self))
+    monkeypatch.setattr(AwsPersonalizeResource, "get_client", lambda self: clients.append(self))
     result = dg.materialize(EXPORTS + [ALL_ASSETS[3]], raise_on_error=False, resources={
-        **local_resources, "object_store": store, "personalize": personalize})
+        **local_resources, "object_store": store, "personalize": personalize,
+        "io_manager": RunOutputsIOManager(object_store=store)})
     assert not result.success
     assert clients == []  # no Personalize client was even created
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")

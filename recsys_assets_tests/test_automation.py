@@ -10,10 +10,11 @@ from recsys_assets.automation import (
     cleanup_after_success,
     cleanup_job,
     cleanup_run_config,
+    ScheduleSettings,
+    daily_job,
     daily_schedule,
     orphan_sweep_schedule,
 )
-from recsys_assets.resources.settings import Settings
 from recsys_assets.workflow.naming import RunNames
 from recsys_assets_tests.conftest import with_fields
 
@@ -109,14 +110,14 @@ def _tick(schedule):
 
 
 def test_schedule_runs_the_daily_job_at_the_configured_time():
-    schedule = daily_schedule(Settings(schedule_cron="15 4 * * *", schedule_timezone="Europe/Berlin"))
+    schedule = daily_schedule(ScheduleSettings(cron="15 4 * * *", timezone="Europe/Berlin"), daily_job("recsys"))
     assert (schedule.cron_schedule, schedule.execution_timezone) == ("15 4 * * *", "Europe/Berlin")
     assert schedule.job_name == "daily_recs_job"
     assert len(_tick(schedule).run_requests) == 1
 
 
 def test_orphan_sweep_schedule_requests_a_sweep():
-    schedule = orphan_sweep_schedule(Settings(sweep_cron="5 * * * *"))
+    schedule = orphan_sweep_schedule(ScheduleSettings(sweep_cron="5 * * * *"))
     assert schedule.job_name == "cleanup_job" and schedule.default_status == dg.DefaultScheduleStatus.RUNNING
     assert [r.run_config for r in _tick(schedule).run_requests] == [cleanup_run_config(sweep=True)]
 

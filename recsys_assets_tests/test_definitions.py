@@ -3,14 +3,19 @@
 import dagster as dg
 import pytest
 
+from recsys_assets.automation import ScheduleSettings, runs_per_month
 from recsys_assets.definitions import defs
 from recsys_assets.resources import (
+    AppDatabaseResource,
+    AwsPersonalizeResource,
+    GuardrailsResource,
     LocalObjectStoreResource,
-    PersonalizeResource,
+    LocalPersonalizeResource,
     S3ObjectStoreResource,
+    SettingsError,
     build_resources,
-    load_settings,
 )
+from recsys_assets.resources.environment import from_environment, variables_of
 
 ASSETS = ["users_csv", "items_csv", "interactions_csv", "dataset_group", "solution_version", "batch_output",
           "recommendations_table"]
@@ -31,6 +36,14 @@ def test_seven_assets_in_one_graph():
     assert upstream["recommendations_table"] == {"batch_output"}
 
 
+def test_personalize_steps_share_one_pool_and_the_daily_job_is_one_run_per_deployment():
+    graph = defs.resolve_asset_graph()
+    pools = {k: graph.get(dg.AssetKey(k)).pools for k in ASSETS}
+    assert all(pools[k] == {"personalize"} for k in ("dataset_group", "solution_version", "batch_output"))
+    assert not pools["users_csv"] and not pools["recommendations_table"]
+    assert defs.resolve_job_def("daily_recs_job").tags["recsys/deployment"] == "recsys"
+
+
 def test_jobs_schedules_sensors_and_checks_are_wired():
     assert defs.resolve_job_def("daily_recs_job") and defs.resolve_job_def("cleanup_job")
     schedule = defs.resolve_schedule_def("daily_recs_schedule")
@@ -45,54 +58,84 @@ def test_jobs_schedules_sensors_and_checks_are_wired():
 
 
 def test_local_backend_is_the_default():
-    settings = load_settings({})
-    resources = build_resources(settings)
-    assert settings.backend == "local" and settings.local_root == ".recsys"
-    assert settings.database_url.endswith("/.recsys/demo.db")
+    resources = build_resources({})
     assert isinstance(resources["object_store"], LocalObjectStoreResource)
-    assert resources["personalize"].backend == "local"
+    assert isinstance(resources["personalize"], LocalPersonalizeResource)
+    assert resources["personalize"].local_root == ".recsys"
+    assert resources["app_db"].database_url.endswith("/.recsys/demo.db")
+    assert resources["io_manager"].object_store is resources["object_store"]
 
 
 def test_aws_backend_uses_s3_and_needs_bucket_and_role():
-    with pytest.raises(ValueError, match="RECSYS_S3_BUCKET and RECSYS_PERSONALIZE_ROLE_ARN"):
-        load_settings({"RECSYS_BACKEND": "aws"})
-    settings = load_settings({"RECSYS_BACKEND": "aws", "RECSYS_S3_BUCKET": "shop-recs",
-                              "RECSYS_PERSONALIZE_ROLE_ARN": "arn:aws:iam::123456789012:role/personalize",
-                              "AWS_REGION": "eu-west-1"})
-    resources = build_resources(settings)
+    with pytest.raises(SettingsError, match="RECSYS_S3_BUCKET must be set"):
+        build_resources({"RECSYS_BACKEND": "aws", "RECSYS_PERSONALIZE_ROLE_ARN": "arn:aws:iam::123456789012:role/p"})
+    with pytest.raises(SettingsError, match="RECSYS_PERSONALIZE_ROLE_ARN must be set"):
+        build_resources({"RECSYS_BACKEND": "aws", "RECSYS_S3_BUCKET": "shop-recs"})
+    resources = build_resources({"RECSYS_BACKEND": "aws", "RECSYS_S3_BUCKET": "shop-recs",
+                                 "RECSYS_PERSONALIZE_ROLE_ARN": "arn:aws:iam::123456789012:role/personalize",
+                                 "AWS_REGION": "eu-west-1"})
     assert isinstance(resources["object_store"], S3ObjectStoreResource)
-    personalize: PersonalizeResource = resources["personalize"]
-    assert (personalize.backend, personalize.region_name, personalize.role_arn) == (
-        "aws", "eu-west-1", "arn:aws:iam::123456789012:role/personalize")
+    assert resources["object_store"].s3.region_name == "eu-west-1"
+    personalize = resources["personalize"]
+    assert isinstance(personalize, AwsPersonalizeResource)
+    assert (personalize.region_name, personalize.role_arn) == ("eu-west-1", "arn:aws:iam::123456789012:role/personalize")
 
 
 def test_unknown_backend_is_refused():
-    with pytest.raises(ValueError, match="RECSYS_BACKEND must be one of local, aws"):
-        load_settings({"RECSYS_BACKEND": "gcp"})
+    with pytest.raises(SettingsError, match="RECSYS_BACKEND must be one of local, aws"):
+        build_resources({"RECSYS_BACKEND": "gcp"})
 
 
 def test_a_users_database_url_stays_out_of_resource_config():
     # The UI shows resource config; a URL with a password must appear as the env var's name only.
-    settings = load_settings({"RECSYS_DATABASE_URL": "postgresql+psycopg://app:s3cret@db/shop"})
-    url = build_resources(settings)["app_db"].url
+    url = build_resources({"RECSYS_DATABASE_URL": "postgresql+psycopg://app:s3cret@db/shop"})["app_db"].url
     assert isinstance(url, dg.EnvVar) and url.env_var_name == "RECSYS_DATABASE_URL"
 
 
 def test_local_root_and_schedule_come_from_the_environment():
-    settings = load_settings({"RECSYS_LOCAL_ROOT": "/data/recsys", "RECSYS_SCHEDULE_CRON": "30 5 * * *",
-                              "RECSYS_SCHEDULE_TIMEZONE": "Europe/Berlin"})
-    assert settings.database_url == "sqlite:////data/recsys/demo.db"
-    assert (settings.schedule_cron, settings.schedule_timezone) == ("30 5 * * *", "Europe/Berlin")
+    resources = build_resources({"RECSYS_LOCAL_ROOT": "/data/recsys"})
+    assert resources["app_db"].database_url == "sqlite:////data/recsys/demo.db"
+    assert resources["object_store"].local_root == resources["personalize"].local_root == "/data/recsys"
+    schedules = from_environment(ScheduleSettings, {"RECSYS_SCHEDULE_CRON": "30 5 * * *",
+                                                    "RECSYS_SCHEDULE_TIMEZONE": "Europe/Berlin"})
+    assert (schedules.cron, schedules.timezone) == ("30 5 * * *", "Europe/Berlin")
 
 
 def test_guardrails_come_from_the_environment():
-    settings = load_settings({"RECSYS_BUDGET_USD_PER_RUN": "2.5", "RECSYS_MAX_TRAINING_HOURS": "3",
-                              "RECSYS_QUALITY_MINIMUMS": "precision_at_10=0.02", "RECSYS_PRICE_PER_TRAINING_HOUR": "0.3"})
-    guardrails = build_resources(settings)["guardrails"]
+    guardrails = build_resources({"RECSYS_BUDGET_USD_PER_RUN": "2.5", "RECSYS_MAX_TRAINING_HOURS": "3",
+                                  "RECSYS_QUALITY_MINIMUMS": "precision_at_10=0.02",
+                                  "RECSYS_PRICE_PER_TRAINING_HOUR": "0.3"})["guardrails"]
     assert (guardrails.budget_usd_per_run, guardrails.max_training_hours) == (2.5, 3.0)
     assert guardrails.quality_minimums == {"precision_at_10": 0.02}
     assert guardrails.prices.per_training_hour == 0.3
-    with pytest.raises(ValueError, match="RECSYS_BUDGET_USD_PER_RUN must be a number"):
-        load_settings({"RECSYS_BUDGET_USD_PER_RUN": "lots"})
-    with pytest.raises(ValueError, match="expected metric=number"):
-        load_settings({"RECSYS_QUALITY_MINIMUMS": "precision_at_10"})
+    with pytest.raises(SettingsError, match="RECSYS_BUDGET_USD_PER_RUN: .*number.*'lots'"):
+        build_resources({"RECSYS_BUDGET_USD_PER_RUN": "lots"})
+    with pytest.raises(SettingsError, match="expected metric=number"):
+        build_resources({"RECSYS_QUALITY_MINIMUMS": "precision_at_10"})
+
+
+def test_a_bad_secret_is_reported_without_its_value():
+    with pytest.raises(SettingsError) as caught:
+        from_environment(AppDatabaseResource, {"RECSYS_DATABASE_URL": "x"}, mapping_file=["not", "a", "path"])
+    assert "mapping_file" in str(caught.value)
+
+
+def test_every_setting_is_declared_once():
+    # Each environment variable sets one field of one class (shared setting types aside), so no second
+    # parser or default can drift from it.
+    declared: dict[str, set[str]] = {}
+    for model in (AppDatabaseResource, LocalObjectStoreResource, S3ObjectStoreResource, LocalPersonalizeResource,
+                  AwsPersonalizeResource, GuardrailsResource, ScheduleSettings):
+        for field, (variables, _secret) in variables_of(model).items():
+            for variable in variables:
+                declared.setdefault(variable, set()).add(field)
+    assert all(len(fields) == 1 for fields in declared.values()), declared
+    assert {"RECSYS_LOCAL_ROOT", "RECSYS_DATABASE_URL", "RECSYS_S3_BUCKET", "RECSYS_DEPLOYMENT",
+            "RECSYS_SCHEDULE_CRON", "RECSYS_QUALITY_MINIMUMS"} <= set(declared)
+
+
+@pytest.mark.parametrize(("cron", "expected"), [("0 3 * * *", 30.4), ("0 */6 * * *", 121.6), ("0 3 * * 1", 4.34)])
+def test_runs_per_month_follow_the_schedule(cron, expected):
+    assert runs_per_month(ScheduleSettings(cron=cron)) == pytest.approx(expected, rel=0.02)
+    guardrails = build_resources({}, runs_per_month=runs_per_month(ScheduleSettings(cron=cron)))["guardrails"]
+    assert guardrails.runs_per_month == pytest.approx(expected, rel=0.02)

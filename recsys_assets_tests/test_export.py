@@ -12,13 +12,13 @@ import pytest
 import sqlalchemy as sa
 from moto import mock_aws
 
-from recsys_assets import export
-from recsys_assets.engine import validation
-from recsys_assets.engine.storage import LocalObjectStore, S3ObjectStore
-from recsys_assets.export import BadValue, ExportError, check_csv, export_csv, format_value, load_schema
-from recsys_assets.mapping import load_mapping
-
-F = validation.SchemaField
+from recsys_assets.export import csv_export
+from recsys_assets.export.coercion import BadValue, format_value
+from recsys_assets.export.csv_export import ExportError, export_csv, load_schema
+from recsys_assets.export.mapping import load_mapping
+from recsys_assets.export.readback import check_csv
+from recsys_assets.personalize_rules.schemas import SchemaField as F
+from recsys_assets.storage import LocalObjectStore, S3ObjectStore
 NOW = datetime(2026, 11, 29, 3, 0, tzinfo=timezone.utc)
 LATEST = int(NOW.timestamp())
 
@@ -192,7 +192,7 @@ def test_copy_path_matches_row_path(postgres, tmp_path, monkeypatch):
     _fill(postgres, items=ITEMS + [(None, "x", "1"), ("x" * 300, "x", "1"), ("no such item", "x", "1")], events=events)
     mapping = _mapping(tmp_path, policy="drop")
     by_copy, copy_rows = _export(postgres, tmp_path, "interactions", mapping)
-    monkeypatch.setattr(export, "_compile_postgres", lambda *args: None)
+    monkeypatch.setattr(csv_export, "compile_postgres", lambda *args: None)
     by_rows, row_rows = _export(postgres, tmp_path, "interactions", mapping)
     assert (by_copy.path, by_rows.path) == ("copy", "rows")
     normal = sorted((r[0], r[1], r[2], r[3], float(r[4]) if r[4] else None) for r in copy_rows[1:])
@@ -292,7 +292,7 @@ def test_too_little_data_fails_minimum_check(local_settings, tmp_path):
     url, store = local_settings.database_url, LocalObjectStore(tmp_path / "s3")
     with sa.create_engine(url).begin() as conn:
         conn.execute(sa.text("DELETE FROM events WHERE event_id > 900"))
-    spec = export.EXPORTS["interactions"]
+    spec = load_mapping().datasets["interactions"]
     schema = load_schema(spec)[1]
     export_csv(sa.create_engine(url), spec, schema, store, "s3://b/i.csv")
     check = check_csv(store, "s3://b/i.csv", spec, schema, chunk_rows=100)
@@ -300,7 +300,7 @@ def test_too_little_data_fails_minimum_check(local_settings, tmp_path):
 
 
 def test_demo_mapping_and_schema_files_are_valid():
-    for spec in export.EXPORTS.values():
+    for spec in load_mapping().datasets.values():
         text, schema = load_schema(spec)
         assert "\n" not in text and list(spec.columns) == schema.field_names
 

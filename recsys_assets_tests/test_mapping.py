@@ -2,8 +2,8 @@
 
 import pytest
 
-from recsys_assets.mapping import DEFAULT_MAPPING_FILE, MappingError, load_mapping
-from recsys_assets.resources import build_resources, load_settings
+from recsys_assets.export.mapping import DEFAULT_MAPPING_FILE, MappingError, load_mapping
+from recsys_assets.resources import build_resources
 
 VALID = """
 [users]
@@ -41,10 +41,9 @@ def test_demo_mapping_is_the_default_and_reads_the_demo_shop():
 def test_environment_variable_points_at_another_mapping(tmp_path):
     path = tmp_path / "shop.toml"
     path.write_text(VALID)
-    settings = load_settings({"RECSYS_MAPPING_FILE": str(path)})
-    app_db = build_resources(settings)["app_db"]
+    app_db = build_resources({"RECSYS_MAPPING_FILE": str(path)})["app_db"]
     mapping = app_db.get_mapping()
-    assert mapping.path == path and load_settings({}).mapping_file == str(DEFAULT_MAPPING_FILE)
+    assert mapping.path == path and build_resources({})["app_db"].mapping_file == str(DEFAULT_MAPPING_FILE)
     users = mapping.datasets["users"]
     # A query without [columns] names its columns as the schema's fields.
     assert users.is_query and users.columns == {"USER_ID": "USER_ID", "AGE": "AGE", "OS_DEVICE": "OS_DEVICE"}

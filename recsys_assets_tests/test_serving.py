@@ -7,6 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from recsys_assets.assets import recommendations_table
+from recsys_assets.workflow.refs import BatchOutputRef
 
 ARN = "arn:aws:personalize:us-east-1:000000000000:solution/recsys-1a2b3c4d/0123abcd"
 OUTPUT_URI = "s3://recsys-local/recsys/run/batch-output/users.json.out"
@@ -17,20 +18,24 @@ def _line(user, items):
                        "output": {"recommendedItems": items, "scores": [1.0 / (i + 1) for i in range(len(items))]}})
 
 
+@dg.asset(name="batch_output")
+def this_runs_batch_output() -> BatchOutputRef:
+    """Stands for batch_output: its record of this run, as the write-back receives it."""
+    return BatchOutputRef(output_uri=OUTPUT_URI, input_uri="s3://recsys-local/recsys/run/batch-input/users.json",
+                          batch_inference_job_arn="arn:aws:personalize:us-east-1:000000000000:batch-inference-job/j",
+                          solution_version_arn=ARN, filter_arn=None, status="ACTIVE", reused=False)
+
+
 @pytest.fixture
 def instance():
     with dg.instance_for_test() as instance:
-        instance.report_runless_asset_event(dg.AssetMaterialization("batch_output",
-                                                                    metadata={"output_uri": OUTPUT_URI}))
-        instance.report_runless_asset_event(dg.AssetMaterialization("solution_version",
-                                                                    metadata={"solution_version_arn": ARN}))
         yield instance
 
 
 def _write_back(resources, instance, lines, **config):
     resources["object_store"].get_store().write_bytes(OUTPUT_URI, ("\n".join(lines) + "\n").encode())
-    return dg.materialize([recommendations_table], instance=instance, raise_on_error=False,
-                          resources={k: resources[k] for k in ("app_db", "object_store")},
+    return dg.materialize([this_runs_batch_output, recommendations_table], instance=instance, raise_on_error=False,
+                          resources={k: resources[k] for k in ("app_db", "object_store", "io_manager")},
                           run_config={"ops": {"recommendations_table": {"config": config}}})
 
 

@@ -1,5 +1,4 @@
-"""Small pieces every Personalize-side asset needs: the run's names, upstream metadata, failures."""
-
+"""Small pieces every Personalize-side asset needs: the run's names, failures, previews."""
 
 import contextlib
 from typing import Iterator
@@ -11,22 +10,18 @@ from recsys_assets.workflow.ensure import CannotAdopt
 from recsys_assets.workflow.naming import RunNames
 from recsys_assets.workflow.polling import ResourceFailed, WaitTimeout
 
-
-def root_run_id(context: dg.AssetExecutionContext | dg.OpExecutionContext) -> str:
-    # A re-executed run keeps its root's id, so it finds (and owns) what the first attempt created.
-    return context.run.tags.get("dagster/root_run_id") or context.run.run_id
+# One Personalize step at a time on an instance (limit 1 in dagster.yaml): runs never race for quotas.
+PERSONALIZE_POOL = "personalize"
 
 
-def run_names(context, deployment: str) -> RunNames:
-    return RunNames(deployment=deployment, run_id=root_run_id(context))
+def root_run_id(run: dg.DagsterRun) -> str:
+    """The run whose names and resources a run shares: a re-execution (from the UI, a retry or the Python
+    API) keeps its root's, so it finds (and owns) what the first attempt created."""
+    return run.root_run_id or run.tags.get("dagster/root_run_id") or run.run_id
 
 
-def upstream_metadata(context: dg.AssetExecutionContext, asset: str) -> dict:
-    """The metadata of ``asset``'s latest materialization, values unwrapped."""
-    event = context.instance.get_latest_materialization_event(dg.AssetKey(asset))
-    if event is None or event.asset_materialization is None:
-        raise dg.Failure(f"{asset} has never been materialized; materialize it first.", allow_retries=False)
-    return {k: getattr(v, "value", v) for k, v in event.asset_materialization.metadata.items()}
+def run_names(context: dg.AssetExecutionContext | dg.OpExecutionContext, deployment: str) -> RunNames:
+    return RunNames(deployment=deployment, run_id=root_run_id(context.run))
 
 
 @contextlib.contextmanager

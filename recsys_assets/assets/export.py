@@ -6,22 +6,23 @@ blocking checks: a bad mapping, bad rows or too little data stop the run before 
 uploaded and before any Personalize resource (and any cost) exists.
 """
 
-
 import time
 
 import dagster as dg
 
 from recsys_assets.assets.common import preview_md, root_run_id
-from recsys_assets.engine import validation
-from recsys_assets.export import ExportError, check_csv, export_csv, load_schema
-from recsys_assets.mapping import DATASET_TYPES, MappingError
+from recsys_assets.export.csv_export import ExportError, export_csv, load_schema
+from recsys_assets.export.mapping import DATASETS, MappingError
+from recsys_assets.export.readback import check_csv
+from recsys_assets.personalize_rules.schemas import SchemaValidationError
 from recsys_assets.resources import AppDatabaseResource, ObjectStoreResource
+from recsys_assets.workflow.refs import ExportedCsv
 
 SCHEMA_CHECK, ROWS_CHECK, MINIMUM_CHECK = "schema_valid", "rows_valid", "minimum_data"
 
 
 def _build(dataset: str) -> dg.AssetsDefinition:
-    name, dataset_type = f"{dataset}_csv", DATASET_TYPES[dataset]
+    name, dataset_type = f"{dataset}_csv", dataset.upper()
     checks = [
         dg.AssetCheckSpec(SCHEMA_CHECK, asset=name, blocking=True,
                           description=f"the mapping and the {dataset} schema follow Personalize's rules for "
@@ -40,21 +41,26 @@ def _build(dataset: str) -> dg.AssetsDefinition:
     @dg.asset(name=name, group_name="export", kinds={"csv"}, check_specs=checks,
               description=f"The mapped {dataset} of the app database as a Personalize {dataset_type} CSV.")
     def _asset(context: dg.AssetExecutionContext, app_db: AppDatabaseResource,
-               object_store: ObjectStoreResource) -> dg.MaterializeResult:
+               object_store: ObjectStoreResource):  # -> MaterializeResult[ExportedCsv] (with checks)
         started = time.monotonic()
+        uri = object_store.uri(root_run_id(context.run), f"{dataset}.csv")
+
+        def invalid(error: str, schema_json: str = "") -> ExportedCsv:
+            return ExportedCsv(dataset=dataset, uri=uri, schema_json=schema_json, rows=0, valid=False,
+                               source=app_db.display_url, error=error)
+
         try:
             spec = app_db.get_mapping().datasets[dataset]
             schema_json, schema = load_schema(spec)
-        except (MappingError, validation.SchemaValidationError) as e:
+        except (MappingError, SchemaValidationError) as e:
             context.log.error(str(e))
-            return dg.MaterializeResult(metadata={"valid": False, "error": str(e)},
+            return dg.MaterializeResult(value=invalid(str(e)), metadata={"valid": False, "error": str(e)},
                                         check_results=[failed(c.name, {"error": str(e)}) for c in checks])
-        uri = object_store.uri(root_run_id(context), f"{dataset}.csv")
         store = object_store.get_store()
         common = {"mapping": app_db.mapping_file, "source": spec.source if not spec.is_query else "(query)",
-                  "schema": schema_json}
+                  "database": app_db.display_url, "schema": schema_json}
         try:
-            result = export_csv(app_db.get_engine(), spec, schema, store, uri)
+            result = export_csv(app_db.get_db(), spec, schema, store, uri)
         except ExportError as e:
             context.log.error(str(e))
             bad = {"error": str(e), "column": e.column or ""}
@@ -63,7 +69,8 @@ def _build(dataset: str) -> dg.AssetsDefinition:
             results = [dg.AssetCheckResult(check_name=SCHEMA_CHECK, passed=True), failed(ROWS_CHECK, bad)]
             if dataset_type == "INTERACTIONS":
                 results.append(failed(MINIMUM_CHECK, {"problems": "rows are invalid; not checked"}))
-            return dg.MaterializeResult(metadata={**common, "valid": False, **bad}, check_results=results)
+            return dg.MaterializeResult(value=invalid(str(e), schema_json), metadata={**common, "valid": False, **bad},
+                                        check_results=results)
 
         check = check_csv(store, uri, spec, schema)
         results = [dg.AssetCheckResult(check_name=SCHEMA_CHECK, passed=True)]
@@ -97,9 +104,12 @@ def _build(dataset: str) -> dg.AssetsDefinition:
         metadata |= {k: v for k, v in dropped.items() if v}
         if result.bad.count:
             metadata["bad_row_examples"] = "\n".join(result.bad.examples)
-        return dg.MaterializeResult(metadata=metadata, check_results=results)
+        exported = ExportedCsv(dataset=dataset, uri=uri, schema_json=schema_json, rows=result.rows, valid=valid,
+                               source=app_db.display_url,
+                               error=None if valid else "see the asset's checks")
+        return dg.MaterializeResult(value=exported, metadata=metadata, check_results=results)
 
     return _asset
 
 
-users_csv, items_csv, interactions_csv = (_build(name) for name in DATASET_TYPES)
+users_csv, items_csv, interactions_csv = (_build(name) for name in DATASETS)

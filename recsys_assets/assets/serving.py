@@ -17,10 +17,10 @@ from recsys_assets.app_database import (
     recommendations_wide_table,
     replace_tables,
 )
-from recsys_assets.assets.common import preview_md, upstream_metadata
-from recsys_assets.assets.personalize import batch_output
+from recsys_assets.assets.common import preview_md
 from recsys_assets.resources import AppDatabaseResource, ObjectStoreResource
 from recsys_assets.workflow.inference import BatchOutputStats, read_batch_output
+from recsys_assets.workflow.refs import BatchOutputRef
 
 _TABLE_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,50}$"
 
@@ -34,14 +34,13 @@ class WritebackConfig(dg.Config):
                             description="Wide form: user_id, item_ids and scores (JSON arrays, in rank order).")
 
 
-@dg.asset(group_name="serving", kinds={"sql"}, deps=[batch_output],
+@dg.asset(group_name="serving", kinds={"sql"},
           description="(user_id, rank, item_id, score, generated_at, solution_version_arn) in the app database, "
                       "and/or one row per user; the previous tables stay in place until the new ones are complete.")
-def recommendations_table(context: dg.AssetExecutionContext, config: WritebackConfig, app_db: AppDatabaseResource,
-                          object_store: ObjectStoreResource) -> dg.MaterializeResult:
+def recommendations_table(context: dg.AssetExecutionContext, config: WritebackConfig, batch_output: BatchOutputRef,
+                          app_db: AppDatabaseResource, object_store: ObjectStoreResource) -> dg.MaterializeResult:
     started = time.monotonic()
-    output_uri = upstream_metadata(context, "batch_output")["output_uri"]
-    version_arn = upstream_metadata(context, "solution_version")["solution_version_arn"]
+    output_uri, version_arn = batch_output.output_uri, batch_output.solution_version_arn
     # Naive UTC, like the rest of the app database's timestamps.
     generated_at = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
     stats, preview = BatchOutputStats(), []
@@ -70,7 +69,7 @@ def recommendations_table(context: dg.AssetExecutionContext, config: WritebackCo
                                wide_rows(long_rows(record_stats=config.form == "wide")), ("user_id",), unique=True))
     tables = [load.name for load in loads]
     try:
-        counts = replace_tables(app_db.get_engine(), loads)
+        counts = replace_tables(app_db.get_db(), loads)
     except Exception as e:
         raise dg.Failure(description=f"writing {', '.join(tables)} failed, so the tables the app reads are "
                                      f"unchanged: {type(e).__name__}: {e}",

@@ -3,6 +3,7 @@
 import dagster as dg
 from pydantic import Field
 
+from recsys_assets.assets.common import root_run_id
 from recsys_assets.resources import GuardrailsResource, PersonalizeResource
 from recsys_assets.workflow.naming import RunNames
 from recsys_assets.workflow.teardown import run_scope, sweep_scope, teardown
@@ -30,7 +31,7 @@ def teardown_personalize_resources(context: dg.OpExecutionContext, config: Clean
     else:
         # A long run's resources are not orphans: runs still going keep theirs.
         unfinished = context.instance.get_runs(dg.RunsFilter(statuses=_UNFINISHED))
-        keep = {r.tags.get("dagster/root_run_id") or r.run_id for r in unfinished}
+        keep = {root_run_id(r) for r in unfinished}
         scope = sweep_scope(client, personalize.deployment, guardrails.orphan_max_age_hours * 3600, keep)
     report = teardown(client, scope, personalize.poll, context.log.info, dry_run=config.dry_run)
     for arn, why in report.kept.items():

@@ -1,31 +1,57 @@
-"""The daily job over the whole graph, its schedule, and the orphan sweep's schedule."""
+"""The daily job over the whole graph, its schedule, the orphan sweep's schedule, and the runs they make."""
 
+from __future__ import annotations
+
+from datetime import datetime
 
 import dagster as dg
+import pydantic
 
 from recsys_assets.automation.cleanup import cleanup_job, cleanup_run_config
-from recsys_assets.resources.settings import Settings
+from recsys_assets.resources.environment import env
 
-daily_recs_job = dg.define_asset_job(
-    "daily_recs_job", selection=dg.AssetSelection.all(),
-    tags={"dagster/max_runtime": 8 * 3600},
-    description="Export, import, train, batch-recommend and write back, once.",
-)
+DAILY_JOB = "daily_recs_job"
+# Runs carrying the same value queue behind each other (dagster.yaml: concurrency.runs.tag_concurrency_limits).
+DEPLOYMENT_TAG = "recsys/deployment"
 
 
-def daily_schedule(settings: Settings) -> dg.ScheduleDefinition:
+class ScheduleSettings(pydantic.BaseModel):
+    cron: str = env("RECSYS_SCHEDULE_CRON", default="0 3 * * *", description="When the daily job runs")
+    timezone: str = env("RECSYS_SCHEDULE_TIMEZONE", default="UTC", description="The schedules' time zone")
+    sweep_cron: str = env("RECSYS_SWEEP_CRON", default="17 * * * *", description="When the orphan sweep runs")
+
+
+def daily_job(deployment: str) -> dg.UnresolvedAssetJobDefinition:
+    return dg.define_asset_job(
+        DAILY_JOB, selection=dg.AssetSelection.all(),
+        tags={"dagster/max_runtime": 8 * 3600, DEPLOYMENT_TAG: deployment},
+        description="Export, import, train, batch-recommend and write back, once; one run per deployment at a time.",
+    )
+
+
+def daily_schedule(settings: ScheduleSettings, job: dg.UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
     return dg.ScheduleDefinition(
-        name="daily_recs_schedule", job=daily_recs_job, cron_schedule=settings.schedule_cron,
-        execution_timezone=settings.schedule_timezone, default_status=dg.DefaultScheduleStatus.RUNNING,
+        name="daily_recs_schedule", job=job, cron_schedule=settings.cron, execution_timezone=settings.timezone,
+        default_status=dg.DefaultScheduleStatus.RUNNING,
         description="Materializes the whole graph daily (RECSYS_SCHEDULE_CRON, RECSYS_SCHEDULE_TIMEZONE).",
     )
 
 
-def orphan_sweep_schedule(settings: Settings) -> dg.ScheduleDefinition:
+def orphan_sweep_schedule(settings: ScheduleSettings) -> dg.ScheduleDefinition:
     return dg.ScheduleDefinition(
         name="orphan_sweep_schedule", job=cleanup_job, cron_schedule=settings.sweep_cron,
-        execution_timezone=settings.schedule_timezone, run_config=cleanup_run_config(sweep=True),
+        execution_timezone=settings.timezone, run_config=cleanup_run_config(sweep=True),
         default_status=dg.DefaultScheduleStatus.RUNNING,
         description="Deletes this deployment's Personalize resources older than RECSYS_ORPHAN_MAX_AGE_HOURS "
                     "(what a crash or a missed sensor left behind), never those of runs still going.",
     )
+
+
+def runs_per_month(settings: ScheduleSettings) -> float:
+    """Runs the daily schedule makes in an average month: its ticks over a year (Dagster's own reading of the
+    cron string, in the schedule's time zone), divided by 12."""
+    ticks = dg.TimeWindowPartitionsDefinition(
+        cron_schedule=settings.cron, timezone=settings.timezone,
+        start=datetime(2027, 1, 1), end=datetime(2028, 1, 1), fmt="%Y-%m-%dT%H:%M")
+    # Windows lie between consecutive ticks: one fewer than the ticks.
+    return (len(ticks.get_partition_keys(current_time=datetime(2028, 1, 1))) + 1) / 12

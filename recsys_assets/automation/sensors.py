@@ -13,16 +13,13 @@ the watched run's id: each run is cleaned once per trigger, and teardown is idem
 import dagster as dg
 
 from recsys_assets.assets import batch_output
+from recsys_assets.assets.common import root_run_id
 from recsys_assets.automation.cleanup import cleanup_job, cleanup_run_config
 
 
-def _root(run: dg.DagsterRun) -> str:
-    return run.tags.get("dagster/root_run_id") or run.run_id
-
-
 def _cleanup_request(run: dg.DagsterRun) -> dg.RunRequest:
-    return dg.RunRequest(run_key=run.run_id, run_config=cleanup_run_config(_root(run)),
-                         tags={"recsys/cleans-run": _root(run)})
+    return dg.RunRequest(run_key=run.run_id, run_config=cleanup_run_config(root_run_id(run)),
+                         tags={"recsys/cleans-run": root_run_id(run)})
 
 
 @dg.asset_sensor(asset_key=batch_output.key, job=cleanup_job, default_status=dg.DefaultSensorStatus.RUNNING,
@@ -42,8 +39,9 @@ def cleanup_after_success(context: dg.RunStatusSensorContext):
     run = context.dagster_run
     if run.job_name == cleanup_job.name:
         return dg.SkipReason(f"run {run.run_id} is a cleanup run")
-    latest = context.instance.get_latest_materialization_event(batch_output.key)
-    if latest is not None and latest.run_id == run.run_id:
+    materialized = context.instance.get_records_for_run(
+        run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records
+    if any(r.event_log_entry.asset_materialization.asset_key == batch_output.key for r in materialized):
         return dg.SkipReason(f"run {run.run_id} materialized batch_output; cleaned up from there")
     return _cleanup_request(run)
 

@@ -1,14 +1,20 @@
 """The local Personalize engine: the Personalize API beneath a real boto3 client, trained here.
 
 - ``transport``: the botocore hook that answers a real client (``local_client``)
-- ``service``: the operations, their rules, quotas and lifecycle
-- ``catalog``: durable state in SQLite, shared by every process
+- ``service``: routing a request through the model's constraints (``constraints``) to its handler
+- ``operations``: the handlers by resource family; ``core``: what they share; ``errors``: the answers
+- ``kinds``: the resource-type table; ``lifecycle``: statuses over time and worker supervision;
+  ``deletion``: the deletion order; ``statuses``: the status strings
+- ``catalog``: durable state in SQLite, shared by every process; ``data``: stored datasets and models
 - ``worker``: import, training and batch jobs, each in its own process
-- ``validation``: Avro schema rules, CSV content rules, minimum data
-- ``recipes``: the recommenders (``algorithms``, ``models``); ``metrics``: GetSolutionMetrics
+- ``recipes``: the catalogue, event preparation, trainers and HPO; ``training``: prepare -> fit ->
+  evaluate; ``metrics``: GetSolutionMetrics' measures; ``models``, ``algorithms``: the recommenders
 - ``kernels``: compiled loops (numba) for top-k, the softmax total and batch output lines
-- ``filters``: the filter-expression language; ``batch``: batch inference files
-- ``storage``: s3:// object storage on a local directory or S3; ``data``: stored datasets and models
+- ``filter_evaluation``: filters applied to recommendations; ``batch``: batch inference files
+
+The data rules (schemas, CSV, minimums, limits, filter grammar) are ``recsys_assets.personalize_rules``;
+objects are read and written through ``recsys_assets.storage``. The engine imports nothing else of the
+project.
 """
 
 __all__ = ["local_client"]

@@ -27,17 +27,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from recsys_assets.engine.filters import FilterContext, ParsedFilter
-from recsys_assets.engine.storage import ObjectStore, split_uri
+from recsys_assets.engine.filter_evaluation import FilterContext, allowed_mask, allowed_mask_for_items
+from recsys_assets.personalize_rules.bulk_csv import ID_MAX_CHARS
+from recsys_assets.personalize_rules.filter_grammar import ParsedFilter
+from recsys_assets.personalize_rules.limits import MAX_NUM_RESULTS, MAX_RANKING_ITEMS
+from recsys_assets.storage import ObjectStore, split_uri
 
-MAX_NUM_RESULTS = 500
-MAX_ID_LENGTH = 256
-MAX_ITEM_LIST = 500  # GetPersonalizedRanking's inputList maximum
-SCORE_DECIMALS = 7
 _FIELDS = {"userId": ("userId",), "userId+itemList": ("userId", "itemList"), "itemId": ("itemId",)}
 
 
-class BatchNotSupported(ValueError):
+class BatchInputError(ValueError):
+    """The job's input or output location can't be used; the message is the job's failureReason."""
+
+
+class BatchNotSupported(BatchInputError):
     """The recipe has no batch inference (the service answers InvalidInputException)."""
 
 
@@ -74,7 +77,7 @@ class _Line:
     error: str | None = None
 
 
-def run_batch_inference(
+def answer_batch_inputs(
     store: ObjectStore,
     model,
     recipe,
@@ -97,9 +100,6 @@ def run_batch_inference(
             raise ValueError("a filter needs filter_ctx: the dataset group's data it is evaluated against")
         if not np.array_equal(np.asarray(filter_ctx.item_ids), np.asarray(model.item_ids)):
             raise ValueError("filter_ctx.item_ids must be the model's catalogue, in the model's order")
-        if recipe.batch_input == "itemId" and not hasattr(filter_, "allowed_mask_for_items"):
-            raise NotImplementedError("filters on related-items batch jobs need CurrentItem evaluation, "
-                                      "which filters.py does not provide yet")
     inputs = _checked_inputs(store, input_path, output_path)
     writer = _Writer(model, recipe, num_results, filter_, filter_ctx)
 
@@ -149,21 +149,21 @@ def _checked_inputs(store: ObjectStore, input_path: str, output_path: str) -> li
         try:
             split_uri(path)
         except ValueError as e:
-            raise ValueError(f"Invalid S3 {kind} path: {e}") from None
+            raise BatchInputError(f"Invalid S3 {kind} path: {e}") from None
     inputs = input_uris(store, input_path)
     if not inputs:
-        raise ValueError(f"Invalid S3 input path: no input files found under {input_path}")
+        raise BatchInputError(f"Invalid S3 input path: no input files found under {input_path}")
     outputs: dict[str, str] = {}
     for uri in inputs:
         out = output_uri(uri, output_path)
         # Output that falls under the input prefix would be read back as input by the next run.
         if out.startswith(input_path):
-            raise ValueError(
+            raise BatchInputError(
                 f"Invalid S3 output path: {output_path} overlaps the input location {input_path}; "
                 "write the output to a separate folder"
             )
         if out in outputs:
-            raise ValueError(f"Invalid S3 input path: {outputs[out]} and {uri} would both be written to {out}")
+            raise BatchInputError(f"Invalid S3 input path: {outputs[out]} and {uri} would both be written to {out}")
         outputs[out] = uri
     return inputs
 
@@ -185,14 +185,14 @@ def _read_line(text: str, batch_input: str, filter_: ParsedFilter | None) -> _Li
     if any(f not in record for f in fields):
         return _Line(echo, error=f"User error: Required fields for the provided recipe are {', '.join(fields)}")
     key = record[fields[0]]
-    if not isinstance(key, str) or not 1 <= len(key) <= MAX_ID_LENGTH:
-        return _Line(echo, error=f"User error: {fields[0]} must be a string of 1 to {MAX_ID_LENGTH} characters")
+    if not isinstance(key, str) or not 1 <= len(key) <= ID_MAX_CHARS:
+        return _Line(echo, error=f"User error: {fields[0]} must be a string of 1 to {ID_MAX_CHARS} characters")
     item_list = record.get("itemList")
     if "itemList" in fields and (
-        not isinstance(item_list, list) or not 1 <= len(item_list) <= MAX_ITEM_LIST
-        or not all(isinstance(i, str) and 1 <= len(i) <= MAX_ID_LENGTH for i in item_list)
+        not isinstance(item_list, list) or not 1 <= len(item_list) <= MAX_RANKING_ITEMS
+        or not all(isinstance(i, str) and 1 <= len(i) <= ID_MAX_CHARS for i in item_list)
     ):
-        return _Line(echo, error=f"User error: itemList must be a list of 1 to {MAX_ITEM_LIST} item id strings")
+        return _Line(echo, error=f"User error: itemList must be a list of 1 to {MAX_RANKING_ITEMS} item id strings")
     filter_values = record.get("filterValues")
     if filter_ is not None:
         try:
@@ -209,7 +209,7 @@ class _Writer:
         # Imported here: only a batch job needs the compiled renderer (and numba).
         from recsys_assets.engine import kernels
 
-        self.render = kernels.render_lines
+        self.render, self.decimals = kernels.render_lines, kernels.SCORE_DECIMALS
         self.model, self.recipe, self.num_results = model, recipe, num_results
         self.filter, self.ctx = filter_, filter_ctx
         # Each catalogue item's JSON text, rendered once per job, back to back.
@@ -225,8 +225,8 @@ class _Writer:
         allowed = None
         if self.filter is not None:
             values = [line.filter_values for line in good]
-            allowed = (self.filter.allowed_mask_for_items(self.ctx, keys, values) if self.recipe.batch_input == "itemId"
-                       else self.filter.allowed_mask(self.ctx, keys, values))
+            allowed = (allowed_mask_for_items(self.filter, self.ctx, keys, values) if self.recipe.batch_input == "itemId"
+                       else allowed_mask(self.filter, self.ctx, keys, values))
         if self.recipe.batch_input == "itemId":
             return block, (self.model.top_similar(keys, self.num_results, allowed), None)
         if self.recipe.batch_input == "userId":
@@ -262,7 +262,7 @@ class _Writer:
         echoes = [line.echo.encode() for line in good]
         if isinstance(answers, list):  # personalized ranking: (items, scores) per line
             texts = [b'{"input":' + echo + b',"output":' + json.dumps(
-                {"recommendedItems": items, "scores": [round(float(s), SCORE_DECIMALS) for s in scores]},
+                {"recommendedItems": items, "scores": [round(float(s), self.decimals) for s in scores]},
                 ensure_ascii=False, separators=(",", ":")).encode() + b',"error":null}\n'
                 for echo, (items, scores) in zip(echoes, answers)]
             return b"".join(texts), _offsets(texts)

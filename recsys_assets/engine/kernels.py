@@ -14,7 +14,9 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from recsys_assets.engine.batch import SCORE_DECIMALS
+# Scores have 7 decimals, the precision of the service's examples ("0.0152238").
+SCORE_DECIMALS = 7
+
 
 _SCALE = 10**SCORE_DECIMALS
 _PAIRS = np.frombuffer(b"".join(f"{p:02d}".encode() for p in range(100)), dtype=np.uint8)

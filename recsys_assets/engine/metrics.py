@@ -1,33 +1,25 @@
-"""GetSolutionMetrics: offline metrics computed the way Personalize documents them.
+"""GetSolutionMetrics' measures, computed the way Personalize documents them [personalize-api.md §5].
 
-[personalize-api.md §5.2] Users are split 90/10 with a fixed seed. The model trains on the 90 %
-users' interactions plus each test user's oldest 90 %; the test user's newest 10 % are the truth.
-Each test user's top 25, excluding the items in their input history, is scored against that truth
-(binary relevance, rank 1 at the top). Per recipe family:
+Each test user's top 25, excluding the items in their input history, is scored against their held-out
+truth (binary relevance, rank 1 at the top). Per recipe family:
 
 - user recommendations (user-personalization, popularity-count, trending-now) and personalized-ranking
   (ranking the whole catalogue, as nothing narrower is documented): the user's top 25;
 - related items (SIMS, Similar-Items), where the service documents no protocol, emulator choice: the
-  25 items most similar to the test user's newest input item;
-- trending-now also reports ``trend_prediction_accuracy`` (emulator choice; the service names the
-  metric, not its key or formula): of the items whose counts grew most in the newest
-  ``trend_discovery_frequency`` window (up to 25 with positive growth), the share found in the top 25
-  of a model trained on the data before that window.
+  25 items most similar to the test user's newest input item.
 
-``train_and_evaluate`` fits once on the split: the metrics come from that model, and the final model
-folds the held-out interactions back in (``recipes.complete``) instead of training a second time.
+Which users and interactions are held out, and the training around it, is ``engine.training``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 import scipy.sparse as sp
 
-from recsys_assets.engine import algorithms, recipes
 from recsys_assets.engine.models import Model, RelatedItemsModel
+from recsys_assets.engine.recipes.preparation import Events, Prepared
 
 METRIC_NAMES = (
     "coverage",
@@ -40,8 +32,6 @@ METRIC_NAMES = (
     "precision_at_25",
 )
 TREND_METRIC = "trend_prediction_accuracy"
-TEST_USER_SHARE = 0.1
-TRUTH_SHARE = 0.1
 TOP_K = 25
 # Test users recommended per call: bounds the dense "allowed" mask (users x catalogue).
 BLOCK_USERS = 2000
@@ -79,25 +69,7 @@ def _hit_metrics(hits: np.ndarray, relevant: np.ndarray) -> dict[str, float]:
     return {name: out[name] for name in names}
 
 
-@dataclass
-class Split:
-    users: np.ndarray  # test users (codes into events.user_ids), sorted
-    truth: np.ndarray  # bool mask over the events: the test users' newest 10 %
-
-
-def documented_split(events: recipes.Events, seed: int) -> Split:
-    """10 % of users (seeded), and each one's newest 10 % of interactions as the truth.
-
-    A test user with n >= 2 interactions keeps their oldest n - max(1, round(0.1 n)) as input; one
-    with a single interaction keeps it, and gets an empty truth.
-    """
-    n_users = len(events.user_ids)
-    n_test = max(1, int(round(TEST_USER_SHARE * n_users))) if n_users else 0
-    users = np.sort(np.random.default_rng(seed).choice(n_users, size=n_test, replace=False))
-    return Split(users, events.newest(users, np.ones(len(events.user), dtype=bool), TRUTH_SHARE))
-
-
-def evaluate(model: Model, prepared: recipes.Prepared, users: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+def evaluate(model: Model, prepared: Prepared, users: np.ndarray, truth: np.ndarray) -> dict[str, float]:
     """METRIC_NAMES for ``users`` (codes) whose ``truth`` events the model was trained without."""
     events = prepared.events
     user_ids = events.user_ids[users]
@@ -132,55 +104,10 @@ def evaluate(model: Model, prepared: recipes.Prepared, users: np.ndarray, truth:
     return metrics | _hit_metrics(hits, np.asarray(relevant.getnnz(axis=1)))
 
 
-def _newest_input_item(events: recipes.Events, users: np.ndarray, truth: np.ndarray) -> np.ndarray:
+def _newest_input_item(events: Events, users: np.ndarray, truth: np.ndarray) -> np.ndarray:
     """Item code of each user's newest event outside ``truth`` (every test user keeps at least one)."""
     (index,) = np.nonzero(np.isin(events.user, users) & ~truth)
     index = index[np.lexsort((index, events.time[index], events.user[index]))]
     last = np.r_[events.user[index][1:] != events.user[index][:-1], True]
     newest = dict(zip(events.user[index][last].tolist(), events.item[index][last].tolist()))
     return np.array([newest[u] for u in users.tolist()], dtype=np.int64)
-
-
-def trend_prediction_accuracy(prepared: recipes.Prepared, values: dict, seed: int) -> float:
-    events = prepared.events
-    window = recipes.TREND_WINDOWS[values["trend_discovery_frequency"]]
-    end = events.time.max()
-    n = len(events.item_ids)
-    growth = algorithms.trend_scores(events.item, events.time, n, window, end)
-    grew = np.flatnonzero(growth > 0)
-    actual = grew[np.lexsort((grew, -growth[grew]))][:TOP_K]
-    before = events.time <= end - window
-    if not len(actual) or not before.any():
-        return 0.0
-    model = recipes.fit(_with_events(prepared, before), seed=seed).model
-    predicted = model.top_items(model.user_ids[:1], TOP_K)[0][0]
-    return len(set(actual.tolist()) & set(predicted.tolist())) / len(actual)
-
-
-def _with_events(prepared: recipes.Prepared, keep: np.ndarray) -> recipes.Prepared:
-    """``prepared`` restricted to the ``keep`` events (same catalogue and user codes)."""
-    events = prepared.events
-    kept = recipes.Events(events.user[keep], events.item[keep], events.time[keep], events.weight[keep],
-                          events.user_ids, events.item_ids)
-    return recipes.Prepared(prepared.recipe, prepared.params, prepared.search, kept, prepared.tokens,
-                            prepared.catalogue_size)
-
-
-def train_and_evaluate(recipe_arn: str, data: recipes.TrainingData, *, event_type: str | None = None,
-                       solution_config: dict | None = None, perform_hpo: bool = False,
-                       seed: int = 0) -> tuple[Model, dict[str, float]]:
-    """The model to serve and the GetSolutionMetrics dict (4 decimals, as the service reports them).
-
-    One fit on the documented split gives the metrics; the final model is that fit with the held-out
-    interactions folded back in. Raises recipes.TrainingError with the failureReason.
-    """
-    prepared = recipes.prepare(recipe_arn, data, event_type=event_type, solution_config=solution_config,
-                               perform_hpo=perform_hpo, seed=seed)
-    split = documented_split(prepared.events, seed)
-    fitted = recipes.fit(prepared, exclude=split.truth, seed=seed)
-    metrics = evaluate(fitted.model, prepared, split.users, split.truth)
-    if prepared.recipe is recipes.TRENDING_NOW:
-        metrics[TREND_METRIC] = trend_prediction_accuracy(prepared, fitted.values, seed)
-    model = recipes.complete(fitted, prepared, split.truth, seed=seed)
-    return model, {name: round(float(value), 4) for name, value in metrics.items()}
-

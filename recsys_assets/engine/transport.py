@@ -19,7 +19,8 @@ import boto3
 from botocore.awsrequest import AWSResponse
 from botocore.config import Config
 
-from recsys_assets.engine.service import LocalPersonalize, ServiceError
+from recsys_assets.engine.errors import ServiceError
+from recsys_assets.engine.service import LocalPersonalize
 
 # Signing happens before before-send; these never leave the process and grant nothing.
 _LOCAL_CREDENTIALS = {"aws_access_key_id": "local-engine", "aws_secret_access_key": "local-engine"}

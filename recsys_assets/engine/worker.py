@@ -15,12 +15,21 @@ from pathlib import Path
 
 import pandas as pd
 
-from recsys_assets.engine import batch, filters, metrics, recipes, storage, validation
+from recsys_assets import storage
+from recsys_assets.engine import training
+from recsys_assets.engine.batch import BatchInputError, answer_batch_inputs
 from recsys_assets.engine.catalog import Catalog, Resource, Txn
 from recsys_assets.engine.data import DataStore
+from recsys_assets.engine.filter_evaluation import FilterContext, FilterDataError
+from recsys_assets.engine.models import Model
+from recsys_assets.engine.recipes.catalogue import TrainingError, get_recipe
+from recsys_assets.engine.recipes.preparation import TrainingData
+from recsys_assets.personalize_rules.bulk_csv import DataValidationError, read_dataset_csv
+from recsys_assets.personalize_rules.filter_grammar import parse_filter
+from recsys_assets.personalize_rules.limits import MAX_IMPORT_BYTES
+from recsys_assets.personalize_rules.minimums import MIN_INTERACTIONS
+from recsys_assets.personalize_rules.schemas import dataset_label, parse_schema
 
-# Bulk data per import job [DG:limits].
-MAX_IMPORT_BYTES = {"FULL": 100 * 2**30, "INCREMENTAL": 2**30}
 # Datasets a group's recipes and filters read, keyed by the TrainingData/FilterContext attribute.
 _GROUP_DATASETS = {"INTERACTIONS": "interactions", "ITEMS": "items", "USERS": "users"}
 
@@ -48,7 +57,7 @@ def main(root: str, arn: str) -> None:
     try:
         updates = _JOBS[res.kind](catalog, data, res)
         status, reason = "ACTIVE", None
-    except (JobFailed, recipes.TrainingError, validation.DataValidationError, ValueError) as e:
+    except (JobFailed, TrainingError, DataValidationError, BatchInputError, FilterDataError) as e:
         updates, status, reason = {}, "CREATE FAILED", str(e)
     except Exception as e:  # noqa: BLE001 - an engine bug must still end the job, visibly
         traceback.print_exc()
@@ -97,12 +106,12 @@ def _group_frames(catalog: Catalog, data: DataStore, group_arn: str) -> dict[str
         frame = data.read_dataset(dataset.arn)
         if frame is not None and schema is not None:
             # After UpdateDataset the records imported earlier have no value for the added fields.
-            frame = frame.reindex(columns=validation.parse_schema(schema.body["schema"]).field_names)
+            frame = frame.reindex(columns=parse_schema(schema.body["schema"]).field_names)
         frames[attr] = frame
     return frames
 
 
-def run_import(catalog: Catalog, data: DataStore, job: Resource) -> dict:
+def import_job(catalog: Catalog, data: DataStore, job: Resource) -> dict:
     with catalog.connect() as conn:
         txn = Txn(conn)
         dataset = txn.get(job.body["datasetArn"])
@@ -110,7 +119,7 @@ def run_import(catalog: Catalog, data: DataStore, job: Resource) -> dict:
     if dataset is None or schema_res is None:
         raise JobFailed(f"Dataset {job.body['datasetArn']} no longer exists.")
     dataset_type = dataset.body["datasetType"]
-    schema = validation.parse_schema(schema_res.body["schema"])
+    schema = parse_schema(schema_res.body["schema"])
     store = storage.from_config(job.internal["store"])
     location = job.body["dataSource"]["dataLocation"]
     # A location ending in "/" imports every CSV in that folder.
@@ -123,17 +132,17 @@ def run_import(catalog: Catalog, data: DataStore, job: Resource) -> dict:
         raise JobFailed("Invalid Data location.") from None
     limit = MAX_IMPORT_BYTES[job.body["importMode"]]
     if size > limit:
-        raise JobFailed(f"Failed to create a data import job for {validation.dataset_label(dataset_type)} dataset. "
+        raise JobFailed(f"Failed to create a data import job for {dataset_label(dataset_type)} dataset. "
                         f"{location} holds {size} bytes; a {job.body['importMode']} import takes at most {limit}.")
     frames = []
     for uri in uris:
         with store.open_read(uri) as stream:
-            frames.append(validation.read_dataset_csv(stream, schema, dataset_type, source=uri))
+            frames.append(read_dataset_csv(stream, schema, dataset_type, source=uri))
     new = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    if dataset_type == "INTERACTIONS" and len(new) < validation.MIN_INTERACTIONS:
+    if dataset_type == "INTERACTIONS" and len(new) < MIN_INTERACTIONS:
         raise JobFailed(
             f"Failed to create a data import job for Interactions dataset. An import job needs at least "
-            f"{validation.MIN_INTERACTIONS} interaction records; {location} has {len(new)}."
+            f"{MIN_INTERACTIONS} interaction records; {location} has {len(new)}."
         )
     previous = data.read_dataset(dataset.arn)
     if job.body["importMode"] == "INCREMENTAL" and previous is not None:
@@ -145,18 +154,18 @@ def run_import(catalog: Catalog, data: DataStore, job: Resource) -> dict:
     return {"internal": {"records": len(new)}}
 
 
-def run_training(catalog: Catalog, data: DataStore, version: Resource) -> dict:
+def training_job(catalog: Catalog, data: DataStore, version: Resource) -> dict:
     body = version.body
     frames = _group_frames(catalog, data, body["datasetGroupArn"])
     if frames["interactions"] is None:
         raise JobFailed("Create failed. The dataset group has no imported Item interactions data.")
-    training = recipes.TrainingData(**frames)
+    group_data = TrainingData(**frames)
     config = body.get("solutionConfig")
     if version.internal.get("base"):  # trainingMode UPDATE
         config = _updated_config(catalog, version.internal["base"], config)
     # An UPDATE reuses the tuned values of the version it updates and searches no further.
     perform_hpo = bool(body.get("performHPO")) and not version.internal.get("base")
-    model, scores = metrics.train_and_evaluate(body["recipeArn"], training, event_type=body.get("eventType"),
+    model, scores = training.train_and_evaluate(body["recipeArn"], group_data, event_type=body.get("eventType"),
                                                solution_config=config, perform_hpo=perform_hpo)
     path = data.model_path(version.arn)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -180,7 +189,7 @@ def _updated_config(catalog: Catalog, base_arn: str, config: dict | None) -> dic
     return config
 
 
-def run_batch_inference(catalog: Catalog, data: DataStore, job: Resource) -> dict:
+def batch_inference_job(catalog: Catalog, data: DataStore, job: Resource) -> dict:
     body = job.body
     with catalog.connect() as conn:
         txn = Txn(conn)
@@ -188,14 +197,14 @@ def run_batch_inference(catalog: Catalog, data: DataStore, job: Resource) -> dic
         flt = txn.get(body["filterArn"]) if body.get("filterArn") else None
     if version is None:
         raise JobFailed(f"Solution version {body['solutionVersionArn']} no longer exists.")
-    model = recipes.Model.load(data.model_path(version.arn))
-    recipe = recipes.get_recipe(version.body["recipeArn"])
+    model = Model.load(data.model_path(version.arn))
+    recipe = get_recipe(version.body["recipeArn"])
     parsed, ctx = None, None
     if flt is not None:
-        parsed = filters.parse_filter(flt.body["filterExpression"])
+        parsed = parse_filter(flt.body["filterExpression"])
         frames = _group_frames(catalog, data, version.body["datasetGroupArn"])
-        ctx = filters.FilterContext(item_ids=model.item_ids, **frames)
-    counts = batch.run_batch_inference(
+        ctx = FilterContext(item_ids=model.item_ids, **frames)
+    counts = answer_batch_inputs(
         storage.from_config(job.internal["store"]), model, recipe,
         input_path=body["jobInput"]["s3DataSource"]["path"],
         output_path=body["jobOutput"]["s3DataDestination"]["path"],
@@ -205,9 +214,9 @@ def run_batch_inference(catalog: Catalog, data: DataStore, job: Resource) -> dic
 
 
 _JOBS = {
-    "dataset-import-job": run_import,
-    "solution-version": run_training,
-    "batch-inference-job": run_batch_inference,
+    "dataset-import-job": import_job,
+    "solution-version": training_job,
+    "batch-inference-job": batch_inference_job,
 }
 
 if __name__ == "__main__":

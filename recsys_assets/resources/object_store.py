@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import dagster as dg
 from dagster_aws.s3 import S3Resource
 
-from recsys_assets.engine.storage import LocalObjectStore, ObjectStore, S3ObjectStore, join_uri
+from recsys_assets.resources.environment import LocalRoot, env
+from recsys_assets.storage import LocalObjectStore, ObjectStore, S3ObjectStore, join_uri
+
+Bucket = Annotated[str, env("RECSYS_S3_BUCKET", description="Bucket of the CSVs and batch files (on AWS: in "
+                                                            "Personalize's region)")]
 
 
 class ObjectStoreResource(dg.ConfigurableResource):
-    """Objects addressed as ``s3://bucket/key`` in both implementations."""
+    """Objects addressed as s3://bucket/key in both implementations."""
 
-    bucket: str
-    prefix: str = "recsys"
+    bucket: Bucket
+    prefix: str = env("RECSYS_S3_PREFIX", default="recsys", description="Key prefix of every file a run writes")
 
     def get_store(self) -> ObjectStore:
         raise NotImplementedError
@@ -24,16 +29,17 @@ class ObjectStoreResource(dg.ConfigurableResource):
 
 
 class LocalObjectStoreResource(ObjectStoreResource):
-    """``s3://bucket/key`` <-> ``<local_root>/s3/bucket/key``."""
+    """s3://bucket/key is the file <local_root>/s3/bucket/key."""
 
-    local_root: str = ".recsys"
+    bucket: Bucket = "recsys-local"
+    local_root: LocalRoot
 
     def get_store(self) -> ObjectStore:
         return LocalObjectStore(Path(self.local_root, "s3"))
 
 
 class S3ObjectStoreResource(ObjectStoreResource):
-    """Real S3 through dagster-aws (``endpoint_url`` points it at MinIO, LocalStack or moto)."""
+    """Real S3 through dagster-aws (its endpoint_url points it at MinIO, LocalStack or moto)."""
 
     s3: S3Resource
 

@@ -7,18 +7,16 @@ The local engine costs nothing; its figures say what the same run would cost on 
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
-GB = 1024**3
-DAYS_PER_MONTH = 30.4
+from recsys_assets.personalize_rules.limits import GB, MAX_HPO_TRAINING_JOBS
 
 
 @dataclass(frozen=True)
 class PriceTable:
-    per_gb_ingested: float = 0.05
-    per_training_hour: float = 0.24
-    per_1000_batch_recommendations: float = 0.086
+    per_gb_ingested: float
+    per_training_hour: float
+    per_1000_batch_recommendations: float
 
     def ingestion(self, bytes_ingested: int) -> float:
         return bytes_ingested / GB * self.per_gb_ingested
@@ -28,6 +26,11 @@ class PriceTable:
 
     def batch(self, recommendations: int) -> float:
         return recommendations / 1000 * self.per_1000_batch_recommendations
+
+
+# us-east-1 list prices as public write-ups give them (personalize-api.md §8.2): $0.05 per GB ingested and
+# $0.24 per training hour (two sources agree), $0.086 per 1,000 batch recommendations (one source).
+LIST_PRICES = PriceTable(per_gb_ingested=0.05, per_training_hour=0.24, per_1000_batch_recommendations=0.086)
 
 
 class BudgetExceeded(Exception):
@@ -40,7 +43,7 @@ def training_multiplier(perform_hpo: bool, solution_config: dict | None) -> int:
         return 1
     hpo = (solution_config or {}).get("hpoConfig", {}).get("hpoResourceConfig", {})
     # The service's default when unset is not documented; assume its maximum, 40, to stay on the safe side.
-    return int(hpo.get("maxNumberOfTrainingJobs", 40))
+    return int(hpo.get("maxNumberOfTrainingJobs", MAX_HPO_TRAINING_JOBS))
 
 
 def check_training_budget(prices: PriceTable, *, expected_hours: float, multiplier: int,
@@ -54,17 +57,3 @@ def check_training_budget(prices: PriceTable, *, expected_hours: float, multipli
             "lower maxNumberOfTrainingJobs, turn HPO off or raise RECSYS_BUDGET_USD_PER_RUN"
         )
     return estimate
-
-
-def runs_per_month(cron: str, timezone: str) -> float:
-    """Runs a schedule makes in an average month (counted over the next 28 days)."""
-    from dagster._utils.schedules import cron_string_iterator  # the parser Dagster schedules with
-
-    start = time.time()
-    end = start + 28 * 86400
-    ticks = 0
-    for tick in cron_string_iterator(start, cron, timezone):
-        if tick.timestamp() > end:
-            break
-        ticks += 1
-    return ticks * DAYS_PER_MONTH / 28

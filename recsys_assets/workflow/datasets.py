@@ -8,14 +8,14 @@ from recsys_assets.workflow import resource_types as rt
 from recsys_assets.workflow.ensure import ensure, ensure_schema, find_reusable
 from recsys_assets.workflow.naming import RunNames
 from recsys_assets.workflow.polling import PollSettings, wait_for_status
-
-# Our dataset names and the Personalize dataset type each one fills.
-DATASET_TYPES = {"users": "USERS", "items": "ITEMS", "interactions": "INTERACTIONS"}
+from recsys_assets.workflow.refs import DatasetGroupRef
 
 
 def build_dataset_group(client, names: RunNames, *, schemas: dict[str, str], csv_uris: dict[str, str], role_arn: str,
-                        poll: PollSettings, log: Callable[[str], None]) -> dict:
+                        poll: PollSettings, log: Callable[[str], None]) -> DatasetGroupRef:
     """Schemas, dataset group, one dataset per CSV and a FULL import of each; waits until all are ACTIVE.
+
+    Each dataset (``users``, ``items``, ``interactions``) is of the Personalize type its name upper-cased.
 
     An import of the same file by an earlier attempt of this run is reused, not paid for again.
     """
@@ -28,7 +28,7 @@ def build_dataset_group(client, names: RunNames, *, schemas: dict[str, str], csv
         ds: ensure(client, rt.DATASET, names, names.dataset(ds),
                    lambda ds=ds: client.create_dataset(
                        name=names.dataset(ds), schemaArn=schema_arns[ds], datasetGroupArn=group_arn,
-                       datasetType=DATASET_TYPES[ds], tags=names.tags)["datasetArn"],
+                       datasetType=ds.upper(), tags=names.tags)["datasetArn"],
                    log, datasetGroupArn=group_arn)
         for ds in csv_uris
     }
@@ -51,5 +51,5 @@ def build_dataset_group(client, names: RunNames, *, schemas: dict[str, str], csv
     # The imports run in parallel on the service; waiting for them one after another costs nothing.
     for arn in jobs.values():
         wait_for_status(client, rt.DATASET_IMPORT_JOB, arn, poll, log)
-    return {"dataset_group_arn": group_arn, "schema_arns": schema_arns, "dataset_arns": dataset_arns,
-            "import_job_arns": jobs, "imports_reused": reused}
+    return DatasetGroupRef(dataset_group_arn=group_arn, schema_arns=schema_arns, dataset_arns=dataset_arns,
+                           import_job_arns=jobs, imports_reused=reused)

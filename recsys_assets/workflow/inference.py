@@ -6,13 +6,14 @@ import json
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator, TextIO
 
+from recsys_assets.personalize_rules.limits import MAX_NUM_RESULTS
 from recsys_assets.workflow import resource_types as rt
 from recsys_assets.workflow.ensure import ensure, find_reusable
 from recsys_assets.workflow.naming import RunNames
 from recsys_assets.workflow.polling import PollSettings, wait_for_status
+from recsys_assets.workflow.refs import BatchOutputRef
 
 DEFAULT_FILTER = 'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("purchase")'
-MAX_NUM_RESULTS = 500
 
 
 def write_batch_input(user_ids: Iterable[str], out: TextIO) -> int:
@@ -29,9 +30,9 @@ def output_uri(input_uri: str, output_prefix: str) -> str:
     return f"{output_prefix.rstrip('/')}/{input_uri.rsplit('/', 1)[-1]}.out"
 
 
-def run_batch_inference(client, names: RunNames, *, dataset_group_arn: str, solution_version_arn: str,
+def run_batch_job(client, names: RunNames, *, dataset_group_arn: str, solution_version_arn: str,
                         input_uri: str, output_prefix: str, num_results: int, filter_expression: str | None,
-                        role_arn: str, poll: PollSettings, log: Callable[[str], None]) -> dict:
+                        role_arn: str, poll: PollSettings, log: Callable[[str], None]) -> BatchOutputRef:
     """Filter (if any) and batch inference job; a matching job of an earlier attempt is reused."""
     if not 1 <= num_results <= MAX_NUM_RESULTS:
         raise ValueError(f"num_results must be between 1 and {MAX_NUM_RESULTS}, not {num_results}")
@@ -65,8 +66,9 @@ def run_batch_inference(client, names: RunNames, *, dataset_group_arn: str, solu
             params["filterArn"] = filter_arn
         job_arn = client.create_batch_inference_job(**params)["batchInferenceJobArn"]
     job = wait_for_status(client, rt.BATCH_INFERENCE_JOB, job_arn, poll, log)
-    return {"filter_arn": filter_arn, "batch_inference_job_arn": job_arn, "status": job["status"],
-            "output_uri": output_uri(input_uri, output_prefix), "reused": earlier is not None}
+    return BatchOutputRef(output_uri=output_uri(input_uri, output_prefix), input_uri=input_uri,
+                          batch_inference_job_arn=job_arn, solution_version_arn=solution_version_arn,
+                          filter_arn=filter_arn, status=job["status"], reused=earlier is not None)
 
 
 @dataclass

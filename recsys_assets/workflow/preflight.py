@@ -7,11 +7,10 @@ accessing data in Amazon S3" after minutes (and after creating resources) fails 
 from __future__ import annotations
 
 import json
-import re
 
 from botocore.exceptions import ClientError
 
-ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+$")
+from recsys_assets.personalize_rules.names import is_valid_role_arn
 SERVICE = "personalize.amazonaws.com"
 # Imports read (GetObject, ListBucket); batch jobs also write their output (PutObject).
 NEEDED_ACTIONS = ("s3:GetObject", "s3:ListBucket", "s3:PutObject")
@@ -21,7 +20,7 @@ def preflight_problems(s3_client, *, bucket: str, region: str, role_arn: str | N
     problems = []
     if not role_arn:
         problems.append("RECSYS_PERSONALIZE_ROLE_ARN is not set: Personalize needs a role to read the bucket")
-    elif not ROLE_ARN_RE.match(role_arn):
+    elif not is_valid_role_arn(role_arn):
         problems.append(f"role ARN {role_arn!r} is malformed: expected arn:aws:iam::<12-digit account>:role/<name>")
     try:
         location = s3_client.get_bucket_location(Bucket=bucket).get("LocationConstraint") or "us-east-1"

@@ -8,6 +8,7 @@ from recsys_assets.workflow import resource_types as rt
 from recsys_assets.workflow.ensure import ensure, find_reusable
 from recsys_assets.workflow.naming import RunNames
 from recsys_assets.workflow.polling import PollSettings, WaitTimeout, wait_for_status
+from recsys_assets.workflow.refs import SolutionVersionRef
 
 DEFAULT_RECIPE_ARN = "arn:aws:personalize:::recipe/aws-user-personalization-v2"
 
@@ -18,7 +19,8 @@ class TrainingTooLong(Exception):
 
 def train_solution_version(client, names: RunNames, *, dataset_group_arn: str, recipe_arn: str | None,
                            perform_hpo: bool, perform_auto_ml: bool, event_type: str | None,
-                           solution_config: dict | None, poll: PollSettings, log: Callable[[str], None]) -> dict:
+                           solution_config: dict | None, poll: PollSettings,
+                           log: Callable[[str], None]) -> SolutionVersionRef:
     """A trained solution version; an ACTIVE (or still training) one of an earlier attempt is reused.
 
     Training that runs past ``poll.training_timeout`` is stopped (the service bills training hours)
@@ -58,6 +60,7 @@ def train_solution_version(client, names: RunNames, *, dataset_group_arn: str, r
         raise TrainingTooLong(f"training {version_arn} passed the maximum of {poll.training_timeout / 3600:g} h "
                               f"({e.status}); it was stopped so it bills no further") from e
     metrics = client.get_solution_metrics(solutionVersionArn=version_arn)["metrics"]
-    return {"solution_arn": solution_arn, "solution_version_arn": version_arn, "status": version["status"],
-            "training_hours": version.get("trainingHours", 0.0), "metrics": metrics, "reused": earlier is not None,
-            "tuned_hpo_params": version.get("tunedHPOParams")}
+    return SolutionVersionRef(
+        solution_arn=solution_arn, solution_version_arn=version_arn, dataset_group_arn=dataset_group_arn,
+        recipe_arn=recipe_arn, status=version["status"], training_hours=version.get("trainingHours", 0.0),
+        metrics=metrics, reused=earlier is not None, tuned_hpo_params=version.get("tunedHPOParams"))

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import types
 from pathlib import Path
 
 import pytest
 
-from recsys_assets.engine import service
-from recsys_assets.engine.storage import LocalObjectStore
+from recsys_assets.engine import lifecycle
+from recsys_assets.storage import LocalObjectStore
 from recsys_assets.engine.transport import local_client
 
 SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "schemas"
@@ -68,16 +67,16 @@ class FakeClock:
 def fake_clock(monkeypatch) -> FakeClock:
     """Drives the service's time-based transitions, so lifecycle tests never depend on real timing."""
     clock = FakeClock()
-    monkeypatch.setattr(service, "time", types.SimpleNamespace(time=clock.time))
+    monkeypatch.setattr(lifecycle, "now", clock.time)
     return clock
 
 
 @pytest.fixture(autouse=True)
 def _reap_workers():
     """Kill worker processes a test started and left running (only ours: the Popen objects it holds)."""
-    before = set(map(id, service._CHILDREN))
+    before = set(map(id, lifecycle.CHILDREN))
     yield
-    for proc in list(service._CHILDREN):
+    for proc in list(lifecycle.CHILDREN):
         if id(proc) not in before and proc.poll() is None:
             proc.kill()
             with contextlib.suppress(Exception):

@@ -6,16 +6,17 @@ import pandas as pd
 import pytest
 
 from recsys_assets.engine.batch import (
-    MAX_NUM_RESULTS,
     BatchNotSupported,
     check_recipe,
     input_uris,
     output_uri,
     _read_line,
-    run_batch_inference,
+    answer_batch_inputs,
 )
-from recsys_assets.engine.filters import FilterContext, parse_filter
-from recsys_assets.engine.storage import LocalObjectStore
+from recsys_assets.engine.filter_evaluation import FilterContext
+from recsys_assets.personalize_rules.filter_grammar import parse_filter
+from recsys_assets.personalize_rules.limits import MAX_NUM_RESULTS
+from recsys_assets.storage import LocalObjectStore
 
 CATALOGUE = np.array([f"item{i}" for i in range(600)], dtype=object)
 
@@ -90,7 +91,7 @@ def read_lines(store, uri):
 def run(store, recipe=UP, model=None, **kwargs):
     kwargs.setdefault("input_path", "s3://b/in/")
     kwargs.setdefault("output_path", "s3://b/out/")
-    return run_batch_inference(store, model or FakeModel(recipe.has_scores), recipe, **kwargs)
+    return answer_batch_inputs(store, model or FakeModel(recipe.has_scores), recipe, **kwargs)
 
 
 def test_user_personalization_output_format(store):
@@ -348,16 +349,6 @@ def test_related_items_filters_see_the_current_item(store, filter_ctx):
     run(store, recipe=SIMS, num_results=3, filter_=filter_, filter_ctx=filter_ctx)
     assert [o["output"]["recommendedItems"] for o in read_lines(store, "s3://b/out/items.json.out")] == [
         ["item1", "item3", "item5"], ["item0", "item2", "item4"]]
-
-
-def test_related_items_filter_needs_item_evaluation(store, filter_ctx):
-    class UserOnlyFilter:
-        def resolve_values(self, values):
-            return {}
-
-    put(store, "s3://b/in/items.json", ['{"itemId": "item1"}'])
-    with pytest.raises(NotImplementedError, match="CurrentItem evaluation"):
-        run(store, recipe=SIMS, filter_=UserOnlyFilter(), filter_ctx=filter_ctx)
 
 
 @pytest.fixture

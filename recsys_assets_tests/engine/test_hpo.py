@@ -1,7 +1,8 @@
 import pytest
 
-from recsys_assets.engine import hpo, recipes
-from recsys_assets.engine.hpo import AUTO, HyperparameterError, Param, build_search
+from recsys_assets.engine.recipes import catalogue as recipes
+from recsys_assets.engine.recipes import hpo
+from recsys_assets.engine.recipes.hpo import AUTO, HyperparameterError, Param, build_search
 
 PARAMS = {
     "size": Param(int, "64", 32, 256, tunable=True, used_by=frozenset({"a"})),
@@ -131,15 +132,15 @@ def test_bad_hpo_configs_are_refused(ranges, resources, message):
 
 def test_recipes_declare_the_documented_hyperparameters():
     # [personalize-api.md §4.2]: names, defaults and HPO-tunability.
-    sims = recipes._PARAMS[recipes.SIMS.arn]
+    sims = recipes.PARAMS[recipes.SIMS.arn]
     assert {n: (p.default, p.tunable) for n, p in sims.items()} == {
         "popularity_discount_factor": ("0.5", True), "min_cointeraction_count": ("3", True),
         "min_user_history_length_percentile": ("0.005", False), "max_user_history_length_percentile": ("0.995", False),
         "min_item_interaction_count_percentile": ("0.01", False), "max_item_interaction_count_percentile": ("0.9", False),
     }
-    v1 = recipes._PARAMS[recipes.USER_PERSONALIZATION.arn]
+    v1 = recipes.PARAMS[recipes.USER_PERSONALIZATION.arn]
     assert {n for n, p in v1.items() if p.tunable and not p.auto} == {"hidden_dimension", "bptt", "recency_mask"}
-    assert not recipes._PARAMS[recipes.USER_PERSONALIZATION_V2.arn]["apply_recency_bias"].tunable
-    trending = recipes._PARAMS[recipes.TRENDING_NOW.arn]["trend_discovery_frequency"]
+    assert not recipes.PARAMS[recipes.USER_PERSONALIZATION_V2.arn]["apply_recency_bias"].tunable
+    trending = recipes.PARAMS[recipes.TRENDING_NOW.arn]["trend_discovery_frequency"]
     assert trending.default == "2 hours" and trending.section == "featureTransformationParameters"
-    assert recipes._PARAMS[recipes.POPULARITY_COUNT.arn] == {}
+    assert recipes.PARAMS[recipes.POPULARITY_COUNT.arn] == {}

@@ -4,22 +4,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys_assets.engine import recipes
-from recsys_assets.engine.metrics import (
-    METRIC_NAMES,
-    documented_split,
-    ranking_metrics,
-    train_and_evaluate,
-)
+from recsys_assets.engine import training
+from recsys_assets.engine.metrics import METRIC_NAMES, ranking_metrics
 from recsys_assets.engine.models import FactorModel
-from recsys_assets.engine.recipes import (
+from recsys_assets.engine.recipes import preparation
+from recsys_assets.engine.recipes.catalogue import (
     POPULARITY_COUNT,
     SIMS,
     TRENDING_NOW,
     USER_PERSONALIZATION_V2,
-    TrainingData,
     TrainingError,
 )
+from recsys_assets.engine.recipes.preparation import TrainingData
+from recsys_assets.engine.training import documented_split, train_and_evaluate
 from recsys_assets_tests.engine.test_recipes import IALS, structured_interactions
 
 POP, UP2 = POPULARITY_COUNT.arn, USER_PERSONALIZATION_V2.arn
@@ -99,7 +96,7 @@ def test_split_holds_out_each_test_users_newest_tenth():
         times = np.random.default_rng(u).permutation(n)
         rows += [(f"u{u:02d}", f"i{u}-{t}", 1000 + times[t]) for t in range(n)]
     frame = pd.DataFrame(rows, columns=["USER_ID", "ITEM_ID", "TIMESTAMP"]).sample(frac=1, random_state=0)
-    events = recipes.Events.from_frame(frame, np.ones(len(frame)))
+    events = preparation.Events.from_frame(frame, np.ones(len(frame)))
     for seed in range(5):
         split = documented_split(events, seed)
         assert len(split.users) == 4
@@ -116,7 +113,7 @@ def test_split_holds_out_each_test_users_newest_tenth():
 
 def test_equal_timestamps_keep_the_input_order():
     frame = pd.DataFrame({"USER_ID": ["a"] * 10, "ITEM_ID": [f"i{n}" for n in range(10)], "TIMESTAMP": 5})
-    events = recipes.Events.from_frame(frame, np.ones(10))
+    events = preparation.Events.from_frame(frame, np.ones(10))
     assert events.item_ids[events.item[events.newest(np.array([0]), np.ones(10, dtype=bool), 0.2)]].tolist() == ["i8", "i9"]
 
 
@@ -201,9 +198,9 @@ def test_train_and_evaluate_fits_once_and_folds_the_truth_back_in(interactions, 
     for row, user in enumerate(everyone[:50]):
         assert set(model.item_ids[seen[row].indices]) == set(interactions.loc[interactions["USER_ID"] == user, "ITEM_ID"])
     # Test users' factors were solved again from their whole history, with the fitted item factors.
-    prepared = recipes.prepare(UP2, data, solution_config=IALS)
+    prepared = preparation.prepare(UP2, data, solution_config=IALS)
     split = documented_split(prepared.events, 2)
-    fitted = recipes.fit(prepared, exclude=split.truth, seed=2)
+    fitted = training.fit(prepared, exclude=split.truth, seed=2)
     np.testing.assert_array_equal(model.item_factors, fitted.model.item_factors)
     others = np.setdiff1d(np.arange(len(model.user_ids)), split.users)
     np.testing.assert_array_equal(model.user_factors[others], fitted.model.user_factors[others])

@@ -2,11 +2,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys_assets.engine import algorithms, recipes
+from recsys_assets.engine import algorithms
 from recsys_assets.engine import models as models_mod
 from recsys_assets.engine.metrics import ranking_metrics
-from recsys_assets.engine.models import BlendModel, FactorModel, LinearModel, PopularityModel, RelatedItemsModel
-from recsys_assets.engine.recipes import (
+from recsys_assets.engine.models import BlendModel, FactorModel, LinearModel, Model, PopularityModel, RelatedItemsModel
+from recsys_assets.engine.recipes import preparation
+from recsys_assets.engine.recipes.catalogue import (
     PERSONALIZED_RANKING,
     PERSONALIZED_RANKING_V2,
     POPULARITY_COUNT,
@@ -16,13 +17,11 @@ from recsys_assets.engine.recipes import (
     TRENDING_NOW,
     USER_PERSONALIZATION,
     USER_PERSONALIZATION_V2,
-    Model,
-    TrainingData,
     TrainingError,
     get_recipe,
-    select_interactions,
-    train,
 )
+from recsys_assets.engine.recipes.preparation import TrainingData, select_interactions
+from recsys_assets.engine.training import train
 
 POP, UP, UP2 = POPULARITY_COUNT.arn, USER_PERSONALIZATION.arn, USER_PERSONALIZATION_V2.arn
 PR, PR2, TREND = PERSONALIZED_RANKING.arn, PERSONALIZED_RANKING_V2.arn, TRENDING_NOW.arn
@@ -398,13 +397,13 @@ def test_events_config_weights_event_types():
     })
     config = {"eventParametersList": [{"eventType": "click", "weight": 0.1},
                                       {"eventType": "purchase", "weight": 0.3, "eventValueThreshold": 10}]}
-    kept, weights = recipes.event_weights(events, config)
+    kept, weights = preparation.event_weights(events, config)
     # Unlisted types (view) and purchases below their threshold leave; weights keep their ratios.
     assert kept["ITEM_ID"].tolist() == ["1", "2", "5"]
     np.testing.assert_allclose(weights, [1 / 3, 1.0, 1 / 3])
-    assert recipes.event_weights(events, None)[0] is events
+    assert preparation.event_weights(events, None)[0] is events
     with pytest.raises(TrainingError, match="between 0 and 1"):
-        recipes.event_weights(events, {"eventParametersList": [{"eventType": "click", "weight": 2}]})
+        preparation.event_weights(events, {"eventParametersList": [{"eventType": "click", "weight": 2}]})
 
 
 def test_events_config_shapes_the_model(interactions):
@@ -517,8 +516,8 @@ def test_events_from_a_stored_dataset_match_events_from_strings(tmp_path):
     assert stored["USER_ID"].tolist() == frame["USER_ID"].tolist()
     # A selection leaves categories unused (u3, z): they must not become users or items.
     for selected in (stored[stored["EVENT_TYPE"] == "click"], stored):
-        from_store = recipes.Events.from_frame(selected, np.ones(len(selected)))
-        from_text = recipes.Events.from_frame(selected.astype({"USER_ID": object, "ITEM_ID": object}),
+        from_store = preparation.Events.from_frame(selected, np.ones(len(selected)))
+        from_text = preparation.Events.from_frame(selected.astype({"USER_ID": object, "ITEM_ID": object}),
                                               np.ones(len(selected)))
         for field in ("user", "item", "user_ids", "item_ids"):
             assert getattr(from_store, field).tolist() == getattr(from_text, field).tolist(), field

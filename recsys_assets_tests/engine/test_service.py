@@ -26,7 +26,9 @@ from pathlib import Path
 import botocore.exceptions
 import pytest
 
-from recsys_assets.engine import recipes, service
+from recsys_assets.engine import constraints, kinds, service
+from recsys_assets.engine.models import Model
+from recsys_assets.engine.recipes import catalogue
 from recsys_assets.engine.catalog import Catalog, Resource
 from recsys_assets.engine.data import DataStore
 
@@ -192,22 +194,22 @@ def test_model_constraints_botocore_leaves_to_the_server(personalize, method, pa
 
 def test_every_pattern_of_the_service_model_is_understood():
     # Java regexes; the tag pattern's \p{L}\p{Z}\p{N} classes have no Python re equivalent.
-    model = service._service_model()
+    model = constraints.service_model()
     patterns = {m.metadata["pattern"] for op in model.operation_names
                 for m in _shapes(model.operation_model(op).input_shape) if "pattern" in m.metadata}
     assert len(patterns) >= 8
     for pattern in patterns:
-        service._matcher(pattern)("")  # compiles
+        constraints.matcher(pattern)("")  # compiles
     tag = r"^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$"
     assert tag in patterns
     for ok in ("Größe", "naïve 1 ½", "東京", "k:/=+-@_.", "", "\u00a0"):
-        assert service._matcher(tag)(ok), ok
+        assert constraints.matcher(tag)(ok), ok
     for bad in ("tab\t", "new\nline", "a*b", "emoji🙂", "\ufdd0"):
-        assert not service._matcher(tag)(bad), bad
+        assert not constraints.matcher(tag)(bad), bad
     # Java's \d is ASCII: Arabic-Indic digits are no account number.
     role = r"arn:([a-z\d-]+):iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+"
-    assert service._matcher(role)("arn:aws:iam::123456789012:role/x")
-    assert not service._matcher(role)("arn:aws:iam::" + "\u0661" * 12 + ":role/x")
+    assert constraints.matcher(role)("arn:aws:iam::123456789012:role/x")
+    assert not constraints.matcher(role)("arn:aws:iam::" + "\u0661" * 12 + ":role/x")
 
 
 def _shapes(shape, seen=None):
@@ -1152,7 +1154,7 @@ def test_batch_job_preconditions(personalize, trained, engine_root, monkeypatch)
         batch_job(c, version, filterArn=make_filter("elsewhere", EVENT_FILTER, other_group))
     # Trending-Now recommends without a batch input: the service refuses its batch jobs.
     trending = "arn:aws:personalize:::recipe/aws-trending-now"
-    monkeypatch.setitem(recipes.RECIPES, trending, replace(recipes.get_recipe(UP_V2), name="aws-trending-now",
+    monkeypatch.setitem(catalogue.RECIPES, trending, replace(catalogue.get_recipe(UP_V2), name="aws-trending-now",
                                                           arn=trending, batch_input=None))
     trending_version = insert_version(engine_root, make_solution(c, group, "trending", recipe=trending), group,
                                       recipe=trending)
@@ -1275,7 +1277,7 @@ def test_hpo_reports_the_winner_and_an_update_keeps_it(personalize, object_store
     assert version["status"] == "ACTIVE", version.get("failureReason")
     assert "tunedHPOParams" not in version
     for arn in (versions[tuned], update):
-        model = recipes.Model.load(DataStore(engine_root).model_path(arn))
+        model = Model.load(DataStore(engine_root).model_path(arn))
         assert model.hyperparameters["ials_regularization"] == winner["ials_regularization"]
 
 
@@ -1586,7 +1588,7 @@ def world(make_personalize, engine_root):
 
 def test_every_list_pages_newest_first(world):
     c, made, parents = world
-    for kind in (k for k in service.KINDS.values() if k.creatable):
+    for kind in (k for k in kinds.KINDS.values() if k.creatable):
         method = getattr(c, f"list_{re.sub(r'(?<!^)(?=[A-Z])', '_', kind.op).lower()}s")
         # Event trackers: one per group, so the three are listed account-wide.
         params = {kind.list_parent: parents[kind.list_parent]} if kind.list_parent and kind.name != "event-tracker" else {}

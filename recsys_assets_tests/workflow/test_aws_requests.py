@@ -6,9 +6,9 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from recsys_assets.resources import LocalObjectStoreResource, PersonalizeResource
+from recsys_assets.resources import AwsPersonalizeResource, LocalObjectStoreResource
 from recsys_assets.workflow.datasets import build_dataset_group
-from recsys_assets.workflow.inference import run_batch_inference
+from recsys_assets.workflow.inference import run_batch_job
 from recsys_assets.workflow.naming import RunNames
 from recsys_assets.workflow.polling import PollSettings
 from recsys_assets.workflow.teardown import run_scope, teardown
@@ -45,7 +45,7 @@ def _sent_job_names(client) -> list[str]:
 def test_aws_client_uses_adaptive_retries(monkeypatch):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    resource = PersonalizeResource(backend="aws", role_arn=ROLE, region_name="eu-west-1", max_attempts=7,
+    resource = AwsPersonalizeResource(role_arn=ROLE, region_name="eu-west-1", max_attempts=7,
                                    object_store=LocalObjectStoreResource(bucket="b"))
     config = resource.get_client().meta.config
     assert config.retries == {"mode": "adaptive", "total_max_attempts": 8} and config.region_name == "eu-west-1"
@@ -81,7 +81,7 @@ def test_dataset_group_requests(client):
                           {"datasetImportJobArn": f"{PREFIX}dataset-import-job/{ds}"})
     out = build_dataset_group(client, NAMES, schemas={ds: schema for ds in uris}, csv_uris=uris, role_arn=ROLE,
                               poll=POLL, log=lambda _: None)
-    assert out["dataset_group_arn"] == GROUP and out["imports_reused"] == []
+    assert out.dataset_group_arn == GROUP and out.imports_reused == []
     assert len(set(job_names)) == 2 and all(n.startswith("shop-0f3c9a2e-import-") for n in job_names)
 
 
@@ -102,7 +102,7 @@ def test_training_requests_turn_automatic_training_off(client):
     out = train_solution_version(client, NAMES, dataset_group_arn=GROUP, recipe_arn=DEFAULT_RECIPE_ARN,
                                  perform_hpo=False, perform_auto_ml=False, event_type=None, solution_config=None,
                                  poll=POLL, log=lambda _: None)
-    assert (out["training_hours"], out["metrics"], out["reused"]) == (0.4, {"precision_at_10": 0.05}, False)
+    assert (out.training_hours, out.metrics, out.reused) == (0.4, {"precision_at_10": 0.05}, False)
 
 
 def test_training_adopts_our_active_version_instead_of_training_again(client):
@@ -125,7 +125,7 @@ def test_training_adopts_our_active_version_instead_of_training_again(client):
     out = train_solution_version(client, NAMES, dataset_group_arn=GROUP, recipe_arn=DEFAULT_RECIPE_ARN,
                                  perform_hpo=False, perform_auto_ml=False, event_type=None, solution_config=None,
                                  poll=POLL, log=lambda _: None)
-    assert out["reused"] and out["solution_version_arn"] == version  # no create_solution_version was sent
+    assert out.reused and out.solution_version_arn == version  # no create_solution_version was sent
 
 
 def test_batch_job_request(client):
@@ -138,10 +138,10 @@ def test_batch_job_request(client):
         "jobOutput": {"s3DataDestination": {"path": "s3://recs/out/"}}, "roleArn": ROLE, "tags": TAGS})
     stub.add_response("describe_batch_inference_job", {"batchInferenceJob": {"status": "ACTIVE"}},
                       {"batchInferenceJobArn": job})
-    out = run_batch_inference(client, NAMES, dataset_group_arn=GROUP, solution_version_arn=version,
+    out = run_batch_job(client, NAMES, dataset_group_arn=GROUP, solution_version_arn=version,
                               input_uri="s3://recs/in/users.json", output_prefix="s3://recs/out", num_results=50,
                               filter_expression=None, role_arn=ROLE, poll=POLL, log=lambda _: None)
-    assert out["output_uri"] == "s3://recs/out/users.json.out"
+    assert out.output_uri == "s3://recs/out/users.json.out"
     assert job_names[0].startswith("shop-0f3c9a2e-batch-")
 
 

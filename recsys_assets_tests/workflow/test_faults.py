@@ -13,11 +13,12 @@ import sqlalchemy as sa
 from botocore.awsrequest import AWSResponse
 
 from recsys_assets.engine import local_client, transport
-from recsys_assets.engine.storage import LocalObjectStore
-from recsys_assets.export import EXPORTS, export_csv, load_schema
+from recsys_assets.storage import LocalObjectStore
+from recsys_assets.export.csv_export import export_csv, load_schema
+from recsys_assets.export.mapping import load_mapping
 from recsys_assets.workflow import resource_types as rt
 from recsys_assets.workflow.datasets import build_dataset_group
-from recsys_assets.workflow.inference import run_batch_inference
+from recsys_assets.workflow.inference import run_batch_job
 from recsys_assets.workflow.naming import RunNames
 from recsys_assets.workflow.polling import PollSettings, ResourceFailed, wait_for_status
 from recsys_assets.workflow.teardown import run_scope, sweep_scope, teardown
@@ -42,7 +43,7 @@ class Env:
     def exports(self, run_id: str) -> tuple[dict, dict]:
         schemas, uris = {}, {}
         engine = sa.create_engine(self.database_url)
-        for name, spec in EXPORTS.items():
+        for name, spec in load_mapping().datasets.items():
             schemas[name], schema = load_schema(spec)
             uris[name] = f"s3://bucket/{run_id}/{name}.csv"
             export_csv(engine, spec, schema, self.store, uris[name])
@@ -101,7 +102,7 @@ def test_import_fails(env):
 
 def test_training_fails(env):
     foreign, run = env.foreign(), names("b2b2b2b2")
-    group = env.build(run)["dataset_group_arn"]
+    group = env.build(run).dataset_group_arn
     with pytest.raises(ResourceFailed, match="fewer than 1000"):
         env.train(run, group, event_type="no-such-event")
     env.clean_up(run)
@@ -110,10 +111,10 @@ def test_training_fails(env):
 
 def test_batch_job_fails(env):
     foreign, run = env.foreign(), names("c3c3c3c3")
-    group = env.build(run)["dataset_group_arn"]
-    version = env.train(run, group)["solution_version_arn"]
+    group = env.build(run).dataset_group_arn
+    version = env.train(run, group).solution_version_arn
     with pytest.raises(ResourceFailed):
-        run_batch_inference(env.client, run, dataset_group_arn=group, solution_version_arn=version,
+        run_batch_job(env.client, run, dataset_group_arn=group, solution_version_arn=version,
                             input_uri="s3://bucket/nothing-here/users.json", output_prefix="s3://bucket/out",
                             num_results=5, filter_expression='EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("purchase")',
                             role_arn=ROLE, poll=POLL, log=env.log.append)
@@ -124,13 +125,13 @@ def test_batch_job_fails(env):
 def test_process_dies_between_create_and_wait_then_retry_reuses(env):
     """A step that died after creating a solution version: the retry waits for it instead of paying twice."""
     foreign, run = env.foreign(), names("d4d4d4d4")
-    group = env.build(run)["dataset_group_arn"]
+    group = env.build(run).dataset_group_arn
     first = env.train(run, group)
     again = env.train(run, group)  # the retry of the same run
-    assert again["reused"] and again["solution_version_arn"] == first["solution_version_arn"]
-    assert len(rt.SOLUTION_VERSION.list(env.client, solutionArn=first["solution_arn"])) == 1
+    assert again.reused and again.solution_version_arn == first.solution_version_arn
+    assert len(rt.SOLUTION_VERSION.list(env.client, solutionArn=first.solution_arn)) == 1
     # The imports are reused too: same files, same run.
-    assert set(env.build(run)["imports_reused"]) == {"users", "items", "interactions"}
+    assert set(env.build(run).imports_reused) == {"users", "items", "interactions"}
     env.clean_up()  # the process died: no run-scoped cleanup ever ran, only the sweep
     env.assert_only(foreign)
 
@@ -138,7 +139,7 @@ def test_process_dies_between_create_and_wait_then_retry_reuses(env):
 def test_training_past_its_maximum_is_stopped(tmp_path, local_settings):
     env = Env(tmp_path, local_settings.database_url)
     run = names("e5e5e5e5")
-    group = env.build(run)["dataset_group_arn"]
+    group = env.build(run).dataset_group_arn
     slow = Env(tmp_path, local_settings.database_url, transition_seconds=30)  # the worker waits 30 s to start
     with pytest.raises(TrainingTooLong, match="stopped"):
         slow.train(run, group, poll=PollSettings(0.02, 0.05, training_timeout=0.3))
@@ -166,7 +167,7 @@ def test_throttling_storm_is_ridden_out(tmp_path, local_settings, monkeypatch):
     monkeypatch.setattr(transport.LocalTransport, "__call__", throttled)
     env = Env(tmp_path, local_settings.database_url)
     foreign, run = env.foreign(), names("f6f6f6f6")
-    group = env.build(run)["dataset_group_arn"]
+    group = env.build(run).dataset_group_arn
     assert env.client.describe_dataset_group(datasetGroupArn=group)["datasetGroup"]["status"] == "ACTIVE"
     env.clean_up(run)
     env.assert_only(foreign)
@@ -200,8 +201,8 @@ def test_teardown_meets_resources_still_being_created(tmp_path, local_settings):
 
 def test_second_run_while_the_first_runs(env):
     foreign, first, second = env.foreign(), names("b8b8b8b8"), names("c9c9c9c9")
-    group_1 = env.build(first)["dataset_group_arn"]
-    group_2 = env.build(second)["dataset_group_arn"]
+    group_1 = env.build(first).dataset_group_arn
+    group_2 = env.build(second).dataset_group_arn
     teardown(env.client, run_scope(env.client, first), POLL, env.log.append)
     assert [g["datasetGroupArn"] for g in rt.DATASET_GROUP.list(env.client)
             if g["datasetGroupArn"] in (group_1, group_2)] == [group_2]
@@ -214,7 +215,7 @@ def test_second_run_while_the_first_runs(env):
 
 def test_foreign_resource_inside_our_group_is_left_with_the_group(env):
     run = names("d0d0d0d0")
-    group = env.build(run)["dataset_group_arn"]
+    group = env.build(run).dataset_group_arn
     stranger = env.client.create_filter(name="someone-elses-filter", datasetGroupArn=group,
                                         filterExpression='EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("view")')
     report = teardown(env.client, run_scope(env.client, run), POLL, env.log.append)
@@ -224,7 +225,7 @@ def test_foreign_resource_inside_our_group_is_left_with_the_group(env):
 
 def test_dry_run_lists_the_order_and_deletes_nothing(env):
     run = names("e1e1e1e1")
-    group = env.build(run)["dataset_group_arn"]
+    group = env.build(run).dataset_group_arn
     before = {label: len(rtype.list(env.client)) for label, rtype in TYPES.items()}
     report = teardown(env.client, run_scope(env.client, run), POLL, env.log.append, dry_run=True)
     kinds = [arn.split(":")[5].split("/")[0] for arn in report.deleted]

@@ -6,7 +6,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from recsys_assets.workflow.cost import GB, BudgetExceeded, PriceTable, check_training_budget, runs_per_month, training_multiplier
+from recsys_assets.personalize_rules.limits import GB
+from recsys_assets.workflow.cost import LIST_PRICES, BudgetExceeded, PriceTable, check_training_budget, training_multiplier
 from recsys_assets.workflow.preflight import preflight_problems
 from recsys_assets.workflow.quality import quality_problems
 
@@ -27,16 +28,11 @@ def test_hpo_multiplies_the_trainings_paid_for():
 
 
 def test_budget_guard_refuses_before_anything_is_created():
-    prices = PriceTable()
+    prices = LIST_PRICES
     assert check_training_budget(prices, expected_hours=2, multiplier=1, budget_usd=1.0) == pytest.approx(0.48)
     assert check_training_budget(prices, expected_hours=100, multiplier=40, budget_usd=None) == pytest.approx(960)
     with pytest.raises(BudgetExceeded, match=r"about \$3.84 .* over the run budget of \$1.00"):
         check_training_budget(prices, expected_hours=2, multiplier=8, budget_usd=1.0)
-
-
-@pytest.mark.parametrize(("cron", "expected"), [("0 3 * * *", 30.4), ("0 */6 * * *", 121.6), ("0 3 * * 1", 4.34)])
-def test_runs_per_month_follow_the_schedule(cron, expected):
-    assert runs_per_month(cron, "UTC") == pytest.approx(expected, rel=0.02)
 
 
 def test_quality_gate():

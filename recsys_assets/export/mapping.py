@@ -11,14 +11,19 @@ import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from recsys_assets.engine import validation
+from recsys_assets.personalize_rules.schemas import (
+    SchemaValidationError,
+    check_schema_for_dataset_type,
+    parse_schema,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SCHEMAS_DIR = ROOT / "schemas"
 DEFAULT_MAPPING_FILE = ROOT / "mappings" / "demo.toml"
 MAPPING_ENV = "RECSYS_MAPPING_FILE"
 
-DATASET_TYPES = {"users": "USERS", "items": "ITEMS", "interactions": "INTERACTIONS"}
+# The datasets the pipeline fills; each is the Personalize dataset type of its name in upper case.
+DATASETS = ("users", "items", "interactions")
 ID_FIELDS = {"users": "USER_ID", "items": "ITEM_ID"}
 BAD_ROW_POLICIES = ("fail", "drop")
 _DATASET_KEYS = {"table", "query", "columns", "on_bad_rows", "latest_by", "epoch_milliseconds", "schema"}
@@ -96,11 +101,11 @@ def load_mapping(path: str | Path = DEFAULT_MAPPING_FILE) -> Mapping:
     def fail(where: str, text: str) -> MappingError:
         return MappingError(f"{path}: [{where}] {text}")
 
-    unknown = set(doc) - set(DATASET_TYPES) - {"users_to_score"}
+    unknown = set(doc) - set(DATASETS) - {"users_to_score"}
     if unknown:
-        raise fail(sorted(unknown)[0], f"unknown section or key; expected {', '.join(DATASET_TYPES)} "
+        raise fail(sorted(unknown)[0], f"unknown section or key; expected {', '.join(DATASETS)} "
                                        "and users_to_score")
-    datasets = {name: _dataset(path, name, doc.get(name), fail) for name in DATASET_TYPES}
+    datasets = {name: _dataset(path, name, doc.get(name), fail) for name in DATASETS}
     datasets["interactions"] = replace(datasets["interactions"], known_in=(("USER_ID", datasets["users"]),
                                                                           ("ITEM_ID", datasets["items"])))
     users = datasets["users"]
@@ -126,9 +131,9 @@ def _dataset(path: Path, name: str, section, fail) -> DatasetExport:
 
     schema_path = (path.parent / section["schema"]) if "schema" in section else SCHEMAS_DIR / f"{name}.json"
     try:
-        schema = validation.parse_schema(schema_path.read_text())
-        validation.check_schema_for_dataset_type(schema, DATASET_TYPES[name])
-    except (OSError, validation.SchemaValidationError) as e:
+        schema = parse_schema(schema_path.read_text())
+        check_schema_for_dataset_type(schema, name.upper())
+    except (OSError, SchemaValidationError) as e:
         raise fail(f"{name}.schema", f"{schema_path}: {e}") from None
 
     columns = section.get("columns")
@@ -158,7 +163,7 @@ def _dataset(path: Path, name: str, section, fail) -> DatasetExport:
     if not isinstance(millis, list) or any(m not in integer_fields for m in millis):
         raise fail(f"{name}.epoch_milliseconds", f"must list integer fields of the schema ({', '.join(integer_fields)})")
     return DatasetExport(
-        name=name, dataset_type=DATASET_TYPES[name], schema_path=schema_path, source=source.strip(),
+        name=name, dataset_type=name.upper(), schema_path=schema_path, source=source.strip(),
         is_query=query is not None, columns={f: columns[f].strip() for f in schema.field_names},
         on_bad_rows=policy, latest_by=latest_by, epoch_milliseconds=frozenset(millis),
     )

@@ -6,8 +6,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from recsys_assets.engine import storage
-from recsys_assets.engine.storage import LocalObjectStore, S3ObjectStore, from_config, split_uri
+from recsys_assets import storage
+from recsys_assets.storage import LocalObjectStore, S3ObjectStore, from_config, split_uri
 
 BUCKET = "bucket"
 

@@ -1,0 +1,169 @@
+"""Training a solution version: prepare -> fit (choosing between candidates) -> evaluate -> complete.
+
+[personalize-api.md §5.2] GetSolutionMetrics: users are split 90/10 with a fixed seed. The model trains on
+the 90 % users' interactions plus each test user's oldest 90 %; the test user's newest 10 % are the truth
+(``documented_split``), scored by ``metrics``. ``train_and_evaluate`` fits once on that split: the metrics
+come from that model, and the final model folds the held-out interactions back in (``trainers.complete``)
+instead of training a second time.
+
+Choosing between candidates (the engine's ``auto`` grids, HPO's draws) happens inside ``fit``, on a
+validation split of other users than the metrics' test users, by NDCG@10.
+
+Trending-now also reports ``trend_prediction_accuracy`` (emulator choice; the service names the metric, not
+its key or formula): of the items whose counts grew most in the newest ``trend_discovery_frequency`` window
+(up to 25 with positive growth), the share found in the top 25 of a model trained on the data before that
+window.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from recsys_assets.engine import algorithms
+from recsys_assets.engine.metrics import TOP_K, TREND_METRIC, evaluate
+from recsys_assets.engine.models import Model
+from recsys_assets.engine.recipes import hpo
+from recsys_assets.engine.recipes.catalogue import BLEND, TREND_WINDOWS, TRENDING_NOW
+from recsys_assets.engine.recipes.preparation import Events, Prepared, TrainingData, prepare
+from recsys_assets.engine.recipes.trainers import Fitted, complete, fit_candidate
+
+# Blends tried: of the best BLEND_PAIRS candidates of each algorithm.
+BLEND_PAIRS = 2
+# Validation split for choosing between candidates: the newest 10 % of up to this many other users.
+VALIDATION_SHARE = 0.1
+MAX_VALIDATION_USERS = 10_000
+
+
+def train(recipe_arn: str, data: TrainingData, *, event_type: str | None = None,
+          solution_config: dict | None = None, perform_hpo: bool = False, seed: int = 0) -> Model:
+    prepared = prepare(recipe_arn, data, event_type=event_type, solution_config=solution_config,
+                       perform_hpo=perform_hpo, seed=seed)
+    return fit(prepared, seed=seed).model
+
+
+def fit(prepared: Prepared, *, exclude: np.ndarray | None = None, seed: int = 0) -> Fitted:
+    """Train on the events not in ``exclude``; with several candidates, the best on a validation split.
+
+    The validation users are others than those with excluded events (the metrics' test users), so
+    choosing never sees what the metrics measure. When both iALS and EASE were tried, blends of the
+    best of each are tried too (no training: they reuse the fits).
+    """
+    events = prepared.events
+    keep = np.ones(len(events.user), dtype=bool) if exclude is None else ~exclude
+    candidates = prepared.search.candidates
+    values = candidates[0]
+    if len(candidates) > 1:
+        users, truth = _validation_split(events, keep, seed)
+        cache: dict = {}
+        tried: list[tuple[float, dict]] = []
+
+        def attempt(trial_values: dict) -> None:
+            trial = fit_candidate(prepared, trial_values, keep & ~truth, seed, cache)
+            tried.append((_validation_ndcg(trial, prepared, users, truth), trial_values))
+
+        for candidate in candidates:
+            attempt(candidate)
+        for blend in _blends(prepared, tried):
+            attempt(blend)
+        values = max(tried, key=lambda t: t[0])[1]
+    fitted = fit_candidate(prepared, values, keep, seed, {})
+    if prepared.search.tuned:
+        fitted.model.tuned_hyperparameters = {n: fitted.model.hyperparameters[n] for n in prepared.search.tuned
+                                              if n in fitted.model.hyperparameters}
+    return fitted
+
+
+def _blends(prepared: Prepared, tried: list[tuple[float, dict]]) -> list[dict]:
+    """Blends of the two best iALS and the two best EASE candidates (the single best of each is often
+    not the best pair), at each blend weight."""
+    ranked = sorted(tried, key=lambda t: -t[0])
+    best = {a: [v for _, v in ranked if v.get("algorithm") == a][:BLEND_PAIRS] for a in ("ials", "ease")}
+    given = prepared.search.given["blend_weight"]
+    weights = prepared.params["blend_weight"].auto if given == hpo.AUTO else [given]
+    return [{**ease, **hpo.relevant(prepared.params, ials), "algorithm": BLEND, "blend_weight": w}
+            for ials in best["ials"] for ease in best["ease"] for w in weights]
+
+
+def _validation_split(events: Events, keep: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(validation users, mask of their held-out events): the newest 10 % of up to
+    MAX_VALIDATION_USERS users with 2+ events, none of whom has events outside ``keep``."""
+    counts = np.bincount(events.user[keep], minlength=len(events.user_ids))
+    touched = np.zeros(len(events.user_ids), dtype=bool)
+    touched[events.user[~keep]] = True
+    (users,) = np.nonzero((counts >= 2) & ~touched)
+    if len(users) > MAX_VALIDATION_USERS:
+        users = np.sort(np.random.default_rng(seed + 1).choice(users, MAX_VALIDATION_USERS, replace=False))
+    return users, events.newest(users, keep, VALIDATION_SHARE)
+
+
+def _validation_ndcg(fitted: Fitted, prepared: Prepared, users: np.ndarray, truth: np.ndarray) -> float:
+    scores = evaluate(fitted.model, prepared, users, truth)
+    return scores["normalized_discounted_cumulative_gain_at_10"]
+
+
+TEST_USER_SHARE = 0.1
+TRUTH_SHARE = 0.1
+
+
+@dataclass
+class Split:
+    users: np.ndarray  # test users (codes into events.user_ids), sorted
+    truth: np.ndarray  # bool mask over the events: the test users' newest 10 %
+
+
+def documented_split(events: Events, seed: int) -> Split:
+    """10 % of users (seeded), and each one's newest 10 % of interactions as the truth.
+
+    A test user with n >= 2 interactions keeps their oldest n - max(1, round(0.1 n)) as input; one
+    with a single interaction keeps it, and gets an empty truth.
+    """
+    n_users = len(events.user_ids)
+    n_test = max(1, int(round(TEST_USER_SHARE * n_users))) if n_users else 0
+    users = np.sort(np.random.default_rng(seed).choice(n_users, size=n_test, replace=False))
+    return Split(users, events.newest(users, np.ones(len(events.user), dtype=bool), TRUTH_SHARE))
+
+
+def trend_prediction_accuracy(prepared: Prepared, values: dict, seed: int) -> float:
+    events = prepared.events
+    window = TREND_WINDOWS[values["trend_discovery_frequency"]]
+    end = events.time.max()
+    n = len(events.item_ids)
+    growth = algorithms.trend_scores(events.item, events.time, n, window, end)
+    grew = np.flatnonzero(growth > 0)
+    actual = grew[np.lexsort((grew, -growth[grew]))][:TOP_K]
+    before = events.time <= end - window
+    if not len(actual) or not before.any():
+        return 0.0
+    model = fit(_with_events(prepared, before), seed=seed).model
+    predicted = model.top_items(model.user_ids[:1], TOP_K)[0][0]
+    return len(set(actual.tolist()) & set(predicted.tolist())) / len(actual)
+
+
+def _with_events(prepared: Prepared, keep: np.ndarray) -> Prepared:
+    """``prepared`` restricted to the ``keep`` events (same catalogue and user codes)."""
+    events = prepared.events
+    kept = Events(events.user[keep], events.item[keep], events.time[keep], events.weight[keep],
+                          events.user_ids, events.item_ids)
+    return Prepared(prepared.recipe, prepared.params, prepared.search, kept, prepared.tokens,
+                            prepared.catalogue_size)
+
+
+def train_and_evaluate(recipe_arn: str, data: TrainingData, *, event_type: str | None = None,
+                       solution_config: dict | None = None, perform_hpo: bool = False,
+                       seed: int = 0) -> tuple[Model, dict[str, float]]:
+    """The model to serve and the GetSolutionMetrics dict (4 decimals, as the service reports them).
+
+    One fit on the documented split gives the metrics; the final model is that fit with the held-out
+    interactions folded back in. Raises TrainingError with the failureReason.
+    """
+    prepared = prepare(recipe_arn, data, event_type=event_type, solution_config=solution_config,
+                               perform_hpo=perform_hpo, seed=seed)
+    split = documented_split(prepared.events, seed)
+    fitted = fit(prepared, exclude=split.truth, seed=seed)
+    metrics = evaluate(fitted.model, prepared, split.users, split.truth)
+    if prepared.recipe is TRENDING_NOW:
+        metrics[TREND_METRIC] = trend_prediction_accuracy(prepared, fitted.values, seed)
+    model = complete(fitted, prepared, split.truth, seed=seed)
+    return model, {name: round(float(value), 4) for name, value in metrics.items()}

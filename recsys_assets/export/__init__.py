@@ -1,0 +1,8 @@
+"""Rows of the app database to Personalize's bulk CSVs.
+
+- ``mapping``: the mapping file (which tables and columns become users, items, interactions)
+- ``coercion``: one rule set turning a database value into a CSV cell (or refusing it)
+- ``postgres``: the same rules rendered as SQL, for the COPY path
+- ``csv_export``: streaming the rows into the object store; ``rows``: what it produced or refused
+- ``readback``: reading the written file back as the import job will
+"""

@@ -1,0 +1,40 @@
+"""The run-scoped IO manager: each asset's record of a run, stored under that run, loaded from that run.
+
+An asset's output is written to ``<prefix>/<run id>/outputs/<asset>.json`` on the object store. A
+downstream asset loads it from the run that produced it: the same run, or, in a re-execution (from
+failure, or of selected steps), the parent run whose step Dagster did not run again. A run that selects a
+downstream asset without its upstream has no such record and fails saying so: a record from another run
+(another database, another dataset group, long torn down) is never used.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from recsys_assets.resources.object_store import ObjectStoreResource
+from recsys_assets.workflow import refs
+
+
+class RunOutputsIOManager(dg.ConfigurableIOManager):
+    object_store: ObjectStoreResource
+
+    def _uri(self, run_id: str, asset: dg.AssetKey) -> str:
+        return self.object_store.uri(run_id, "outputs", f"{'__'.join(asset.path)}.json")
+
+    def handle_output(self, context: dg.OutputContext, obj) -> None:
+        if obj is None:
+            return
+        self.object_store.get_store().write_bytes(self._uri(context.run_id, context.asset_key), refs.dumps(obj).encode())
+
+    def load_input(self, context: dg.InputContext):
+        upstream = context.upstream_output
+        asset = context.asset_key.to_user_string()
+        uri = self._uri(upstream.run_id, context.asset_key)
+        try:
+            text = self.object_store.get_store().read_bytes(uri)
+        except FileNotFoundError:
+            raise dg.Failure(
+                f"{asset} was not materialized in this run, so there is nothing of this run to build on: "
+                f"materialize {asset} together with what needs it (or re-execute the run that did).",
+                allow_retries=False) from None
+        return refs.loads(text.decode())
