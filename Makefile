@@ -24,15 +24,20 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
-# Instance settings for `make dev` and `make demo`: no telemetry; run monitoring catches dead runs.
+# Instance settings for `make dev` and `make demo`: no telemetry; run monitoring catches dead runs; one
+# Personalize step at a time (pool `personalize`) and one daily run per deployment (tag recsys/deployment).
 $(DAGSTER_HOME)/dagster.yaml:
 	mkdir -p $(DAGSTER_HOME)
-	printf 'telemetry:\n  enabled: false\nrun_monitoring:\n  enabled: true\n  max_runtime_seconds: 43200\n' > $@
+	printf '%s\n' 'telemetry:' '  enabled: false' 'run_monitoring:' '  enabled: true' '  max_runtime_seconds: 43200' \
+		'concurrency:' '  pools:' '    default_limit: 1' '  runs:' '    tag_concurrency_limits:' \
+		'      - key: recsys/deployment' '        value: {applyLimitPerUniqueValue: true}' '        limit: 1' > $@
 
 demo: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m recsys_assets.demo
 
+# The import boundaries first (seconds), then the suite.
 test: install-dev
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
 # Export and write-back at production scale against the databases' raw bulk paths (minutes; see README).

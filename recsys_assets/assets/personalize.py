@@ -24,7 +24,7 @@ from recsys_assets.workflow.inference import (
     write_batch_input,
 )
 from recsys_assets.workflow.quality import quality_problems
-from recsys_assets.workflow.refs import BatchOutputRef, DatasetGroupRef, ExportedCsv, SolutionVersionRef
+from recsys_assets.workflow.refs import DatasetGroupRef, ExportedCsv, SolutionVersionRef
 from recsys_assets.workflow.training import DEFAULT_RECIPE_ARN, TrainingTooLong, train_solution_version
 
 

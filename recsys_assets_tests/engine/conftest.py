@@ -8,16 +8,10 @@ from pathlib import Path
 import pytest
 
 from recsys_assets.engine import lifecycle
-from recsys_assets.storage import LocalObjectStore
 from recsys_assets.engine.transport import local_client
+from recsys_assets.storage import LocalObjectStore
 
-SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "schemas"
-ROLE_ARN = "arn:aws:iam::123456789012:role/PersonalizeS3Access"
-
-
-def schema_text(name: str) -> str:
-    """One of the project's schemas (``schemas/<name>.json``) as CreateSchema takes it."""
-    return (SCHEMAS_DIR / f"{name}.json").read_text()
+from .contract import insert_version, make_dataset, make_group, make_solution
 
 
 @pytest.fixture
@@ -81,3 +75,13 @@ def _reap_workers():
             proc.kill()
             with contextlib.suppress(Exception):
                 proc.wait(timeout=10)
+
+
+@pytest.fixture
+def trained(personalize, engine_root):
+    """A group with interactions, items and users datasets and an ACTIVE (inserted) UP-v2 version."""
+    group = make_group(personalize)
+    for kind in ("interactions", "items", "users"):
+        make_dataset(personalize, group, kind)
+    solution = make_solution(personalize, group)
+    return group, solution, insert_version(engine_root, solution, group)
