@@ -97,8 +97,9 @@ def raw_copy_out(db: sa.Engine, query: str) -> float:
 
 def export_child(url: str, out: str, check: str) -> None:
     """Run in a subprocess: the real export of interactions (then, if asked, its read-back check); prints JSON."""
-    from recsys_assets.engine.storage import LocalObjectStore
-    from recsys_assets.export import check_csv, export_csv, load_schema
+    from recsys_assets.export.csv_export import export_csv, load_schema
+    from recsys_assets.export.readback import check_csv
+    from recsys_assets.storage import LocalObjectStore
 
     db = sa.create_engine(url)
     spec = load_mapping().datasets["interactions"]

@@ -14,7 +14,8 @@ EXPORTS = [users_csv, items_csv, interactions_csv]
 
 
 def _cleanup_resources(resources):
-    return {k: resources[k] for k in ("personalize", "guardrails")}
+    # Every resource of the code location, as definitions.py binds them to the cleanup job too.
+    return resources
 
 
 def _meta(result, node):
@@ -116,7 +117,7 @@ def test_exports_write_to_s3(local_resources):
     s3.get_client().create_bucket(Bucket="shop-recs")
     store = S3ObjectStoreResource(bucket="shop-recs", prefix="daily", s3=s3)
     result = dg.materialize(EXPORTS, resources={**local_resources, "object_store": store,
-                                                "io_manager": RunOutputsIOManager(object_store=store)})
+                                                "run_outputs": RunOutputsIOManager(object_store=store)})
     assert result.success
     keys = sorted(o["Key"] for o in s3.get_client().list_objects_v2(Bucket="shop-recs")["Contents"])
     names = ("interactions", "items", "users")
@@ -158,7 +159,7 @@ def test_aws_preflight_stops_before_any_personalize_call(local_resources, monkey
     monkeypatch.setattr(AwsPersonalizeResource, "get_client", lambda self: clients.append(self))
     result = dg.materialize(EXPORTS + [ALL_ASSETS[3]], raise_on_error=False, resources={
         **local_resources, "object_store": store, "personalize": personalize,
-        "io_manager": RunOutputsIOManager(object_store=store)})
+        "run_outputs": RunOutputsIOManager(object_store=store)})
     assert not result.success
     assert clients == []  # no Personalize client was even created
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")

@@ -63,7 +63,7 @@ def test_local_backend_is_the_default():
     assert isinstance(resources["personalize"], LocalPersonalizeResource)
     assert resources["personalize"].local_root == ".recsys"
     assert resources["app_db"].database_url.endswith("/.recsys/demo.db")
-    assert resources["io_manager"].object_store is resources["object_store"]
+    assert resources["run_outputs"].object_store is resources["object_store"]
 
 
 def test_aws_backend_uses_s3_and_needs_bucket_and_role():

@@ -18,7 +18,7 @@ def _line(user, items):
                        "output": {"recommendedItems": items, "scores": [1.0 / (i + 1) for i in range(len(items))]}})
 
 
-@dg.asset(name="batch_output")
+@dg.asset(name="batch_output", io_manager_key="run_outputs")
 def this_runs_batch_output() -> BatchOutputRef:
     """Stands for batch_output: its record of this run, as the write-back receives it."""
     return BatchOutputRef(output_uri=OUTPUT_URI, input_uri="s3://recsys-local/recsys/run/batch-input/users.json",
@@ -35,7 +35,7 @@ def instance():
 def _write_back(resources, instance, lines, **config):
     resources["object_store"].get_store().write_bytes(OUTPUT_URI, ("\n".join(lines) + "\n").encode())
     return dg.materialize([this_runs_batch_output, recommendations_table], instance=instance, raise_on_error=False,
-                          resources={k: resources[k] for k in ("app_db", "object_store", "io_manager")},
+                          resources={k: resources[k] for k in ("app_db", "object_store", "run_outputs")},
                           run_config={"ops": {"recommendations_table": {"config": config}}})
 
 

@@ -15,7 +15,7 @@ from recsys_assets.export.csv_export import ExportError, export_csv, load_schema
 from recsys_assets.export.mapping import DATASETS, MappingError
 from recsys_assets.export.readback import check_csv
 from recsys_assets.personalize_rules.schemas import SchemaValidationError
-from recsys_assets.resources import AppDatabaseResource, ObjectStoreResource
+from recsys_assets.resources import RUN_OUTPUTS, AppDatabaseResource, ObjectStoreResource
 from recsys_assets.workflow.refs import ExportedCsv
 
 SCHEMA_CHECK, ROWS_CHECK, MINIMUM_CHECK = "schema_valid", "rows_valid", "minimum_data"
@@ -38,7 +38,7 @@ def _build(dataset: str) -> dg.AssetsDefinition:
     def failed(check_name: str, metadata: dict) -> dg.AssetCheckResult:
         return dg.AssetCheckResult(check_name=check_name, passed=False, metadata=metadata)
 
-    @dg.asset(name=name, group_name="export", kinds={"csv"}, check_specs=checks,
+    @dg.asset(name=name, group_name="export", kinds={"csv"}, check_specs=checks, io_manager_key=RUN_OUTPUTS,
               description=f"The mapped {dataset} of the app database as a Personalize {dataset_type} CSV.")
     def _asset(context: dg.AssetExecutionContext, app_db: AppDatabaseResource,
                object_store: ObjectStoreResource):  # -> MaterializeResult[ExportedCsv] (with checks)

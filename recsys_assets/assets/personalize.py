@@ -13,7 +13,13 @@ from pydantic import Field
 from recsys_assets.app_database import stream_rows
 from recsys_assets.assets.common import PERSONALIZE_POOL, personalize_failures, preview_md, run_names
 from recsys_assets.personalize_rules.limits import GB, MAX_NUM_RESULTS
-from recsys_assets.resources import AppDatabaseResource, GuardrailsResource, ObjectStoreResource, PersonalizeResource
+from recsys_assets.resources import (
+    RUN_OUTPUTS,
+    AppDatabaseResource,
+    GuardrailsResource,
+    ObjectStoreResource,
+    PersonalizeResource,
+)
 from recsys_assets.workflow.cost import BudgetExceeded, check_training_budget, training_multiplier
 from recsys_assets.workflow.datasets import build_dataset_group
 from recsys_assets.workflow.inference import (
@@ -28,7 +34,7 @@ from recsys_assets.workflow.refs import DatasetGroupRef, ExportedCsv, SolutionVe
 from recsys_assets.workflow.training import DEFAULT_RECIPE_ARN, TrainingTooLong, train_solution_version
 
 
-@dg.asset(group_name="personalize", kinds={"personalize"}, pool=PERSONALIZE_POOL,
+@dg.asset(group_name="personalize", kinds={"personalize"}, pool=PERSONALIZE_POOL, io_manager_key=RUN_OUTPUTS,
           description="Dataset group, schemas, the three datasets and their FULL imports, all ACTIVE.")
 def dataset_group(context: dg.AssetExecutionContext, users_csv: ExportedCsv, items_csv: ExportedCsv,
                   interactions_csv: ExportedCsv, personalize: PersonalizeResource, object_store: ObjectStoreResource,
@@ -76,7 +82,7 @@ class TrainingConfig(dg.Config):
                                                       description="solutionConfig.algorithmHyperParameters")
 
 
-@dg.asset(group_name="personalize", kinds={"personalize"}, pool=PERSONALIZE_POOL,
+@dg.asset(group_name="personalize", kinds={"personalize"}, pool=PERSONALIZE_POOL, io_manager_key=RUN_OUTPUTS,
           description="A solution (automatic training off) and a trained solution version, with its offline metrics.")
 def solution_version(context: dg.AssetExecutionContext, config: TrainingConfig, dataset_group: DatasetGroupRef,
                      personalize: PersonalizeResource,
@@ -174,7 +180,7 @@ class BatchConfig(dg.Config):
     filter_expression: str = Field(DEFAULT_FILTER, description="Personalize filter expression; empty for none.")
 
 
-@dg.asset(group_name="personalize", kinds={"personalize"}, pool=PERSONALIZE_POOL,
+@dg.asset(group_name="personalize", kinds={"personalize"}, pool=PERSONALIZE_POOL, io_manager_key=RUN_OUTPUTS,
           check_specs=[dg.AssetCheckSpec("batch_output_complete", asset="batch_output", blocking=True,
                                          description="every requested user got recommendations and no line failed")],
           description="Batch recommendations for every user of the app database (filter + batch inference job).")

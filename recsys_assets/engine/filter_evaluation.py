@@ -36,7 +36,8 @@ _ORDERINGS: dict[str, Callable] = {"<": operator.lt, "<=": operator.le, ">": ope
 _USER_BLOCK = 2048
 
 
-def allowed_mask(parsed: ParsedFilter, ctx: FilterContext, user_ids: Sequence[str], filter_values: Sequence[dict | None]) -> np.ndarray:
+def allowed_mask(parsed: ParsedFilter, ctx: FilterContext, user_ids: Sequence[str],
+                 filter_values: Sequence[dict | None]) -> np.ndarray:
     """Bool (n_users, n_items) in ``ctx.item_ids`` order: which items each user may be recommended."""
     _check_item_target(parsed)
     if parsed.uses_current_item:

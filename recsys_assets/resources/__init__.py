@@ -20,7 +20,7 @@ from recsys_assets.resources.object_store import (
     S3ObjectStoreResource,
 )
 from recsys_assets.resources.personalize import AwsPersonalizeResource, LocalPersonalizeResource, PersonalizeResource
-from recsys_assets.resources.run_outputs import RunOutputsIOManager
+from recsys_assets.resources.run_outputs import RUN_OUTPUTS, RunOutputsIOManager
 
 __all__ = [
     "AppDatabaseResource",
@@ -30,6 +30,7 @@ __all__ = [
     "LocalPersonalizeResource",
     "ObjectStoreResource",
     "PersonalizeResource",
+    "RUN_OUTPUTS",
     "RunOutputsIOManager",
     "S3ObjectStoreResource",
     "SettingsError",
@@ -60,5 +61,5 @@ def build_resources(environ: Mapping[str, str] | None = None, *, runs_per_month:
         "personalize": personalize,
         "guardrails": from_environment(GuardrailsResource, environ,
                                        **({} if runs_per_month is None else {"runs_per_month": runs_per_month})),
-        "io_manager": RunOutputsIOManager(object_store=object_store),
+        RUN_OUTPUTS: RunOutputsIOManager(object_store=object_store),
     }

@@ -14,6 +14,9 @@ import dagster as dg
 from recsys_assets.resources.object_store import ObjectStoreResource
 from recsys_assets.workflow import refs
 
+# The resource key of this IO manager; the assets that hand on a record name it (``io_manager_key``).
+RUN_OUTPUTS = "run_outputs"
+
 
 class RunOutputsIOManager(dg.ConfigurableIOManager):
     object_store: ObjectStoreResource
@@ -24,7 +27,8 @@ class RunOutputsIOManager(dg.ConfigurableIOManager):
     def handle_output(self, context: dg.OutputContext, obj) -> None:
         if obj is None:
             return
-        self.object_store.get_store().write_bytes(self._uri(context.run_id, context.asset_key), refs.dumps(obj).encode())
+        store = self.object_store.get_store()
+        store.write_bytes(self._uri(context.run_id, context.asset_key), refs.dumps(obj).encode())
 
     def load_input(self, context: dg.InputContext):
         upstream = context.upstream_output
