@@ -29,8 +29,6 @@ def env(*variables: str, description: str, secret: bool = False, **field_options
 # Shared by every local implementation: where the local backend keeps its files.
 LocalRoot = Annotated[str, env("RECSYS_LOCAL_ROOT", default=".recsys",
                                description="Local engine state, local S3 directory and demo database")]
-
-
 Region = Annotated[str, env("RECSYS_AWS_REGION", "AWS_REGION", default="us-east-1",
                             description="The AWS region of Personalize (and of its bucket)")]
 
@@ -52,17 +50,15 @@ def variables_of(model: type[pydantic.BaseModel]) -> dict[str, tuple[list[str], 
 def from_environment(model: type[T], environ: Mapping[str, str] | None = None, **given) -> T:
     """``model`` with the fields the environment sets; ``given`` values win (wiring, not settings)."""
     environ = os.environ if environ is None else environ
+    declared = variables_of(model)
     values: dict = {}
     source: dict[str, str] = {}
-    for name, (variables, secret) in variables_of(model).items():
-        if name in given:
-            continue
-        variable = next((v for v in variables if environ.get(v, "").strip()), None)
-        if variable is None:
+    for name, (variables, secret) in declared.items():
+        variable = _first_set(variables, environ)
+        if variable is None or name in given:
             continue
         source[name] = variable
         values[name] = dg.EnvVar(variable) if secret else environ[variable].strip()
-    declared = variables_of(model)
     missing = [" or ".join(declared[name][0]) for name, info in model.model_fields.items()
                if info.is_required() and name in declared and name not in values and name not in given]
     if missing:
@@ -82,5 +78,9 @@ def setting(annotated, environ: Mapping[str, str] | None = None):
     """The value of a shared setting type (``LocalRoot``, ``Region``) on its own, for wiring resources."""
     environ = os.environ if environ is None else environ
     info = get_args(annotated)[1]
-    variable = next((v for v in info.json_schema_extra["env"] if environ.get(v, "").strip()), None)
+    variable = _first_set(info.json_schema_extra["env"], environ)
     return environ[variable].strip() if variable else info.default
+
+
+def _first_set(variables: list[str], environ: Mapping[str, str]) -> str | None:
+    return next((v for v in variables if environ.get(v, "").strip()), None)
