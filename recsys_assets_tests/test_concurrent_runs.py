@@ -23,13 +23,12 @@ RUN = textwrap.dedent("""
     import dagster as dg
     from recsys_assets.assets import ALL_ASSETS, ALL_CHECKS
     from recsys_assets.resources import build_resources
+    from recsys_assets_tests.conftest import with_fields
 
     resources = build_resources()
-    personalize = resources["personalize"]
     # Quick lifecycle and polling; everything else as the daily job runs it.
-    resources["personalize"] = type(personalize)(**{**{n: getattr(personalize, n) for n in type(personalize).model_fields},
-                                                    "local_transition_seconds": 0.0, "poll_interval_seconds": 0.05,
-                                                    "poll_max_interval_seconds": 0.2})
+    resources["personalize"] = with_fields(resources["personalize"], local_transition_seconds=0.0,
+                                           poll_interval_seconds=0.05, poll_max_interval_seconds=0.2)
     result = dg.materialize(ALL_ASSETS + ALL_CHECKS, resources=resources, instance=dg.DagsterInstance.get(),
                             raise_on_error=False)
     print(json.dumps({"run_id": result.run_id, "success": result.success}))

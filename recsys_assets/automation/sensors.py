@@ -18,8 +18,8 @@ from recsys_assets.automation.cleanup import cleanup_job, cleanup_run_config
 
 
 def _cleanup_request(run: dg.DagsterRun) -> dg.RunRequest:
-    return dg.RunRequest(run_key=run.run_id, run_config=cleanup_run_config(root_run_id(run)),
-                         tags={"recsys/cleans-run": root_run_id(run)})
+    root = root_run_id(run)
+    return dg.RunRequest(run_key=run.run_id, run_config=cleanup_run_config(root), tags={"recsys/cleans-run": root})
 
 
 @dg.asset_sensor(asset_key=batch_output.key, job=cleanup_job, default_status=dg.DefaultSensorStatus.RUNNING,

@@ -50,7 +50,6 @@ def load_schema(spec: DatasetExport) -> tuple[str, DatasetSchema]:
     return json.dumps(json.loads(text), separators=(",", ":")), schema
 
 
-
 def export_csv(db: sa.Engine, spec: DatasetExport, schema: DatasetSchema, store: ObjectStore,
                uri: str, *, now: datetime | None = None) -> ExportResult:
     """Stream the mapped rows into ``uri``; ExportError (and nothing written) when the rows can't be used."""
@@ -163,7 +162,6 @@ def _first_bad(row, fields, millis, latest) -> tuple[int, str]:
         except BadValue as e:
             return i, e.reason
     raise AssertionError("no bad value in a row that failed")
-
 
 
 _END = object()

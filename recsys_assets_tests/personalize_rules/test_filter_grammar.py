@@ -194,7 +194,6 @@ def test_uses_current_item():
     assert not parse_filter('INCLUDE ItemID WHERE Items.PRICE < 5').uses_current_item
 
 
-
 @pytest.mark.parametrize(
     "values, message",
     [

@@ -19,7 +19,6 @@ from recsys_assets.personalize_rules.schemas import (
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 
 
-
 def avro(record: str, fields: list[dict]) -> str:
     return json.dumps(
         {
@@ -63,7 +62,6 @@ def replaced(dataset_type: str, name: str, new: dict | None) -> list[dict]:
     fields = [f for f in MINIMAL[dataset_type][1] if f["name"] != name]
     assert len(fields) == len(MINIMAL[dataset_type][1]) - 1, name
     return fields + ([new] if new else [])
-
 
 
 # --- schemas -------------------------------------------------------------------------------------

@@ -34,8 +34,8 @@ def create_campaign(svc: ServiceCore, p: dict) -> dict:
         version = _deployable(svc, txn, p["solutionVersionArn"], p.get("campaignConfig"))
         group = version.body["datasetGroupArn"]
         check_quota(sum(txn.count("campaign", s.arn, excluding=DELETING) for s in txn.find("solution", group)),
-                     MAX_CAMPAIGNS_PER_GROUP, "Cannot create a campaign. More than 5 resources in ACTIVE state. "
-                                              "Please delete some and try again.")
+                    MAX_CAMPAIGNS_PER_GROUP, "Cannot create a campaign. More than 5 resources in ACTIVE state. "
+                                             "Please delete some and try again.")
         body = {"solutionVersionArn": p["solutionVersionArn"], "minProvisionedTPS": p.get("minProvisionedTPS", 1),
                 "campaignConfig": p.get("campaignConfig")}
         res = svc.new(txn, "campaign", svc.arn(f"campaign/{name}"), name, version.parent, body, p.get("tags"))

@@ -22,7 +22,7 @@ def create_dataset_group(svc: ServiceCore, p: dict) -> dict:
     name = p["name"]
     with svc.transaction() as txn:
         check_quota(txn.count("dataset-group", excluding=DELETING), MAX_DATASET_GROUPS,
-                     f"More than {MAX_DATASET_GROUPS} dataset groups; delete some and try again.")
+                    f"More than {MAX_DATASET_GROUPS} dataset groups; delete some and try again.")
         body = {k: p.get(k) for k in ("roleArn", "kmsKeyArn")}
         res = svc.new(txn, "dataset-group", svc.arn(f"dataset-group/{name}"), name, None, body, p.get("tags"))
     return {"datasetGroupArn": res.arn}

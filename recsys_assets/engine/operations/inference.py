@@ -26,7 +26,7 @@ def create_filter(svc: ServiceCore, p: dict) -> dict:
             raise invalid(str(e)) from None
         existing = [f for f in txn.find("filter", group.arn) if f.status not in DELETING]
         check_quota(len(existing), MAX_FILTERS_PER_GROUP,
-                     f"More than {MAX_FILTERS_PER_GROUP} filters in dataset group {group.arn}.")
+                    f"More than {MAX_FILTERS_PER_GROUP} filters in dataset group {group.arn}.")
         fields = parsed.fields.union(*(parse_filter(f.body["filterExpression"]).fields for f in existing))
         if len(fields) > MAX_FIELDS_PER_GROUP_FILTERS:
             raise limit_exceeded(

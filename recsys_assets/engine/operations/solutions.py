@@ -30,7 +30,7 @@ def create_solution(svc: ServiceCore, p: dict) -> dict:
         group = svc.get(txn, p["datasetGroupArn"], "dataset-group")
         svc.require_active(group, "Dataset group")
         check_quota(txn.count("solution", group.arn, excluding=DELETING), MAX_SOLUTIONS_PER_GROUP,
-                     f"More than {MAX_SOLUTIONS_PER_GROUP} solutions in dataset group {group.arn}.")
+                    f"More than {MAX_SOLUTIONS_PER_GROUP} solutions in dataset group {group.arn}.")
         body = {
             "datasetGroupArn": group.arn, "recipeArn": p["recipeArn"],
             "performHPO": p.get("performHPO", False), "performAutoML": False,
