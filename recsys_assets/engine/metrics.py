@@ -1,7 +1,9 @@
 """GetSolutionMetrics' measures, computed the way Personalize documents them [personalize-api.md §5].
 
-Each test user's top 25, excluding the items in their input history, is scored against their held-out
-truth (binary relevance, rank 1 at the top). Per recipe family:
+Each test user's top 25 as the solution version serves it (no filter) is scored against their held-out
+truth: the distinct items of their newest interactions, including items they had interacted with
+before (the documentation counts a recommended item relevant when it is in the held-out interactions;
+a shop's next events often repeat). Binary relevance, rank 1 at the top. Per recipe family:
 
 - user recommendations (user-personalization, popularity-count, trending-now) and personalized-ranking
   (ranking the whole catalogue, as nothing narrower is documented): the user's top 25;
@@ -33,8 +35,6 @@ METRIC_NAMES = (
 )
 TREND_METRIC = "trend_prediction_accuracy"
 TOP_K = 25
-# Test users recommended per call: bounds the dense "allowed" mask (users x catalogue).
-BLOCK_USERS = 2000
 
 
 def ranking_metrics(recommended: Sequence[Sequence[str]], truth: Sequence[set[str]]) -> dict[str, float]:
@@ -70,30 +70,18 @@ def _hit_metrics(hits: np.ndarray, relevant: np.ndarray) -> dict[str, float]:
 
 
 def evaluate(model: Model, prepared: Prepared, users: np.ndarray, truth: np.ndarray) -> dict[str, float]:
-    """METRIC_NAMES for ``users`` (codes) whose ``truth`` events the model was trained without."""
+    """METRIC_NAMES for ``users`` (codes) whose ``truth`` events the model was trained without: the
+    top 25 as served, against the distinct held-out items, repeats of the user's history included."""
     events = prepared.events
-    user_ids = events.user_ids[users]
     if isinstance(model, RelatedItemsModel):
-        queries = events.item_ids[_newest_input_item(events, users, truth)]
-    seen = model.seen(user_ids)
-    tops = []
-    for start in range(0, len(users), BLOCK_USERS):
-        block = slice(start, start + BLOCK_USERS)
-        allowed = ~seen[block].toarray()
-        if isinstance(model, RelatedItemsModel):
-            tops.append(model.top_similar(queries[block], TOP_K, allowed))
-        else:
-            tops.append(model.top_items(user_ids[block], TOP_K, allowed, with_scores=False)[0])
-    top = np.concatenate(tops) if tops else np.empty((0, TOP_K), dtype=np.int64)
-    # The truth: each user's held-out items (in the model's catalogue order) that are not in their
-    # input history, which the lists exclude.
+        top = model.top_similar(events.item_ids[_newest_input_item(events, users, truth)], TOP_K)
+    else:
+        top = model.top_items(events.user_ids[users], TOP_K, with_scores=False)[0]
     (held,) = np.nonzero(truth)
     row = np.searchsorted(users, events.user[held])
     relevant = sp.csr_matrix((np.ones(len(held), dtype=np.int8), (row, model.item_index(events.item_ids[events.item[held]]))),
                              shape=(len(users), len(model.item_ids)))
     relevant.data[:] = 1
-    relevant = relevant - relevant.multiply(seen)
-    relevant.eliminate_zeros()
     hit_keys = relevant.tocoo()
     n_items = len(model.item_ids)
     listed = np.where(top >= 0, np.arange(len(users))[:, None] * n_items + top, -1)

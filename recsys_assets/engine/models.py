@@ -7,7 +7,8 @@ depends on its kind:
 - ``PopularityModel``: one score vector for everyone (popularity-count's counts, trending-now's growth).
 - ``FactorModel`` (iALS), ``LinearModel`` (EASE) and ``BlendModel`` (both): per-user scores whose
   softmax over the catalogue is the service's "score"; users the model has not seen get the
-  popularity distribution.
+  popularity distribution. With ``repeats`` (``engine.repeats``) the softmax is the explore part of
+  a repeat/explore mixture: the user's own items are ranked by their chance to come back.
 - ``RelatedItemsModel``: item-to-item similarities (SIMS, Similar-Items); ``similar`` takes item ids.
 
 Scoring runs in blocks of users on a small thread pool: the matrix products and the compiled top-k and
@@ -25,6 +26,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+
+from recsys_assets.engine.repeats import Repeats
 
 # Predicted preferences live on a 0..1 scale; dividing by 0.1 before the softmax gives peaked scores
 # like the service's (top items get a visible share) instead of a near-uniform 1/n.
@@ -48,7 +51,8 @@ class Model:
         Model._KINDS[cls.kind] = cls
 
     def __init__(self, *, recipe_arn: str, has_scores: bool, item_ids, user_ids, seen: sp.spmatrix,
-                 popularity, hyperparameters: dict[str, str], tuned_hyperparameters: dict[str, str] | None = None):
+                 popularity, hyperparameters: dict[str, str], tuned_hyperparameters: dict[str, str] | None = None,
+                 repeats: Repeats | None = None):
         self.recipe_arn = recipe_arn
         self.has_scores = bool(has_scores)
         self.item_ids = np.asarray(item_ids, dtype=object)
@@ -57,6 +61,7 @@ class Model:
         self.popularity = np.asarray(popularity, dtype=np.float32)
         self.hyperparameters = dict(hyperparameters)
         self.tuned_hyperparameters = None if tuned_hyperparameters is None else dict(tuned_hyperparameters)
+        self.repeats = repeats
         self._user_lookup = pd.Index(self.user_ids)
         self._item_lookup = pd.Index(self.item_ids)
 
@@ -211,6 +216,7 @@ class Model:
             hp_names=np.array(list(self.hyperparameters), dtype=str),
             hp_values=np.array(list(self.hyperparameters.values()), dtype=str),
             **_sparse_arrays("seen", self._seen),
+            **(self.repeats.arrays() if self.repeats is not None else {}),
             **self._arrays(),
         )
         if self.tuned_hyperparameters is not None:
@@ -234,6 +240,7 @@ class Model:
             hyperparameters=dict(zip(arrays["hp_names"].tolist(), arrays["hp_values"].tolist())),
             tuned_hyperparameters=(dict(zip(arrays["tuned_names"].tolist(), arrays["tuned_values"].tolist()))
                                    if "tuned_names" in arrays else None),
+            repeats=Repeats.from_arrays(arrays),
         )
         return cls._KINDS[str(arrays["kind"])]._from_arrays(common, arrays)
 
@@ -275,9 +282,12 @@ class _PerUserModel(Model):
     def _keys(self, index, out=None):
         known = index >= 0
         if known.all():
-            return self._known_keys(index, out)
-        keys = self._popular_keys(len(index))
-        keys[known] = self._known_keys(index[known])
+            keys = self._known_keys(index, out)
+        else:
+            keys = self._popular_keys(len(index))
+            keys[known] = self._known_keys(index[known])
+        if self.repeats is not None:
+            self.repeats.apply(keys, index)
         return keys
 
 
@@ -347,7 +357,8 @@ class BlendModel(_PerUserModel):
 
     @classmethod
     def _from_arrays(cls, common, arrays):
-        return cls(factors=FactorModel._from_arrays(common, arrays), linear=LinearModel._from_arrays(common, arrays),
+        parts = {**common, "repeats": None}  # the blend mixes in the repeats, not its parts
+        return cls(factors=FactorModel._from_arrays(parts, arrays), linear=LinearModel._from_arrays(parts, arrays),
                    blend_weight=float(arrays["blend_weight"]), **common)
 
 

@@ -5,6 +5,18 @@ prefers a few categories and every user has 2-3 favourite categories among them,
 most of the user's events throughout the whole window (so older events predict newer ones).
 Item popularity is Zipf-like inside a category and tilted per segment, which gives matrix
 factorisation signal beyond category level; the remaining events follow global popularity.
+
+Events also repeat the way a real shop's do, rather than by chance. They come in visits (sessions
+of about SESSION_EVENTS events a few minutes apart, visits at least SESSION_GAP apart, mostly in
+the evening), each browsing one category; inside a visit, views go back to items seen earlier in
+it (REVIEW_SHARE) and most clicks, likes and purchases act on the item just viewed
+(FOLLOW_UP_SHARE). Otherwise a user meets an item only once: first encounters are drawn without
+replacement, as browsing mostly moves on to new items. Consumable categories
+(CONSUMABLE_PRODUCTS: coffee, tea, shampoo...) are bought again: some users with one among their
+favourites re-buy one staple item of it about every REPURCHASE_DAYS, in a visit that opens with a
+view of it, while a durable is bought at most once by a user. With the defaults about 30 % of a
+user's events after their first touch an item they touched before (the old independent draws
+gave 47 % on this small catalogue, by chance and spread over the window).
 """
 
 from __future__ import annotations
@@ -58,6 +70,8 @@ CATEGORY_PRODUCTS = (
     "Candle", "Cookbook", "Novel", "Board Game", "Puzzle", "Yoga Mat", "Water Bottle",
     "Sunglasses", "Watch", "Wallet", "Shampoo", "Face Cream", "Dog Toy", "Cat Bed", "Bike Light",
 )  # fmt: skip
+# Used up and bought again; everything else is a durable, bought once.
+CONSUMABLE_PRODUCTS = ("Coffee Beans", "Tea", "Candle", "Shampoo", "Face Cream", "Dog Toy")
 ADJECTIVES = (
     "Classic", "Compact", "Deluxe", "Eco", "Everyday", "Premium", "Retro", "Smart",
     "Soft", "Travel", "Ultra", "Vintage", "Bold", "Mini", "Pro", "Organic",
@@ -66,7 +80,13 @@ ADJECTIVES = (
 SEGMENTS = 12
 SEGMENT_CATEGORIES = 5
 MIN_EVENTS_PER_USER = 3
-FOLLOW_UP_SHARE = 0.7  # clicks/likes/purchases that act on the user's last viewed item
+FOLLOW_UP_SHARE = 0.7  # clicks/likes/purchases that act on the last item viewed in the session
+SESSION_EVENTS = 5  # mean events per visit
+SESSION_GAP = 1800  # seconds at least between two visits of a user, a common session timeout
+REVIEW_SHARE = 0.15  # views that go back to an item seen earlier in the visit
+STRAY_SHARE = 0.1  # first encounters with a globally popular item rather than the visit's category
+REPURCHASE_DAYS = 28  # median time between re-purchases of a consumable
+STAPLE_SHARE = 0.4  # users with a consumable favourite who re-buy one item of it
 AGE_NULL_SHARE = 0.04
 DEVICE_NULL_SHARE = 0.03
 INSERT_CHUNK = 10_000
@@ -167,12 +187,12 @@ def _simulate(
     rank = np.empty(n_items)
     rank[by_cat] = np.arange(n_items) - cat_start[item_cat[by_cat]] + 1
     base_weight = 1.0 / rank
-    cat_total = np.bincount(item_cat, weights=base_weight, minlength=n_cats)
-    global_pop = cat_pop[item_cat] * base_weight / cat_total[item_cat]
-    global_pop /= global_pop.sum()
     # Each segment likes somewhat different items within the same categories.
     segment_weight = base_weight * np.exp(rng.normal(0.0, 1.0, (n_segs, n_items)))
-    segment_cdf = _block_cdf(segment_weight[:, by_cat], item_cat[by_cat], n_cats)
+    # The last row is plain popularity: first encounters from the front page (STRAY_SHARE).
+    segment_cdf = _block_cdf(
+        np.vstack([segment_weight, base_weight])[:, by_cat], item_cat[by_cat], n_cats
+    )
 
     # Segments: size, preferred categories (popular ones more likely), age and device mix.
     seg_share = rng.dirichlet(np.full(n_segs, 3.0))
@@ -204,40 +224,115 @@ def _simulate(
         n_events - MIN_EVENTS_PER_USER * n_users, activity / activity.sum()
     )
     ev_user = np.repeat(np.arange(n_users), counts)
-    user_first = np.repeat(np.cumsum(counts) - counts, counts)
+    user_first = np.cumsum(counts) - counts
+    position = np.arange(n_events)
 
-    # Whole-second times (MariaDB DATETIME drops fractions), busier in the evening.
-    offset = (
-        rng.integers(0, days, n_events) * SECONDS_PER_DAY
-        + rng.choice(24, n_events, p=HOUR_SHARES) * 3600
-        + rng.integers(0, 3600, n_events)
+    # Sessions: a user's events come in visits of a few events minutes apart, days apart.
+    starts_session = rng.random(n_events) < 1.0 / SESSION_EVENTS
+    starts_session[user_first] = True
+    ev_session = np.cumsum(starts_session) - 1
+    s_first = np.flatnonzero(starts_session)
+    s_user = ev_user[s_first]
+    n_sessions = len(s_first)
+    gap = np.where(starts_session, 0, rng.integers(10, 240, n_events))
+    within = np.cumsum(gap) - np.cumsum(gap)[s_first][ev_session]
+    s_span = within[np.append(s_first[1:], n_events) - 1]
+    s_start = (
+        rng.integers(0, days, n_sessions) * SECONDS_PER_DAY
+        + rng.choice(24, n_sessions, p=HOUR_SHARES) * 3600
+        + rng.integers(0, 3600, n_sessions)
+    )
+    s_start = _no_overlap(s_start[np.lexsort((s_start, s_user))], s_span, s_user)
+    # Whole seconds (MariaDB DATETIME drops fractions), all inside the window.
+    s_start = np.minimum(s_start, days * SECONDS_PER_DAY - 1 - s_span)
+    offset = s_start[ev_session] + within
+
+    # A session browses one category: a favourite one (segment-tilted popularity) or a popular one.
+    s_fav = rng.random(n_sessions) < fav_share[s_user]
+    s_cat = np.where(
+        s_fav,
+        fav_cats[s_user, _pick_rows(fav_cdf[s_user], rng.random(n_sessions))],
+        rng.choice(n_cats, n_sessions, p=cat_pop),
     )
 
-    # Items: favourite categories (segment-tilted popularity) or global popularity.
-    in_fav = rng.random(n_events) < fav_share[ev_user]
-    ev_cat = fav_cats[ev_user, _pick_rows(fav_cdf[ev_user], rng.random(n_events))]
-    block = user_seg[ev_user] * n_cats + ev_cat
-    fav_pick = np.searchsorted(segment_cdf, block + rng.random(n_events), side="right")
-    fav_item = by_cat[fav_pick % n_items]
-    other_item = rng.choice(n_items, n_events, p=global_pop)
-    ev_item = np.where(in_fav, fav_item, other_item)
+    # Consumables: users with one among their favourites re-buy a staple of it every few weeks.
+    consumable = np.isin(np.array(CATEGORY_PRODUCTS)[:n_cats], CONSUMABLE_PRODUCTS)
+    fav_consumable = consumable[fav_cats] & (np.arange(n_prefs) < n_favs[:, None])
+    has_staple = fav_consumable.any(axis=1) & (rng.random(n_users) < STAPLE_SHARE)
+    staple_cat = fav_cats[np.arange(n_users), np.argmax(fav_consumable, axis=1)]
+    staple = by_cat[
+        np.searchsorted(
+            segment_cdf, user_seg * n_cats + staple_cat + rng.random(n_users), side="right"
+        )
+        % n_items
+    ]
+    period = np.maximum(
+        rng.lognormal(np.log(REPURCHASE_DAYS * SECONDS_PER_DAY), 0.3, n_users), SECONDS_PER_DAY
+    )
+    phase = rng.random(n_users) * period
+    cycle = np.floor((s_start - phase[s_user]) / period[s_user]).astype(np.int64)
+    s_length = np.diff(np.append(s_first, n_events))
+    eligible = has_staple[s_user] & (cycle >= 0) & (s_length >= 2)
+    candidate = np.flatnonzero(eligible)
+    slot = s_user[candidate].astype(np.int64) * (days + 1) + cycle[candidate]
+    replenish = np.zeros(n_sessions, dtype=bool)
+    replenish[candidate[np.diff(slot, prepend=-1) != 0]] = True  # the first visit per cycle
+    s_cat[replenish] = staple_cat[s_user[replenish]]
 
-    # Funnel: within each user's timeline, most non-views act on the last item viewed.
-    order = np.lexsort((offset, ev_user))
-    offset, ev_item = offset[order], ev_item[order]
-    ev_type = rng.choice(len(EVENT_TYPES), n_events, p=EVENT_TYPE_SHARES)
-    position = np.arange(n_events)
+    # Event types: a replenishing visit opens with a view and ends with a purchase; the rest are
+    # drawn so that the overall mix stays EVENT_TYPE_SHARES.
+    opens = s_first[replenish]
+    closes = np.append(s_first[1:], n_events)[replenish] - 1
+    forced = np.zeros(len(EVENT_TYPES))
+    forced[0] = forced[EVENT_TYPES.index("purchase")] = replenish.sum()
+    shares = np.maximum(np.array(EVENT_TYPE_SHARES) * n_events - forced, 0.0)
+    ev_type = rng.choice(len(EVENT_TYPES), n_events, p=shares / shares.sum())
+    ev_type[opens] = 0
+    ev_type[closes] = EVENT_TYPES.index("purchase")
+
+    # Funnel and back-and-forth: in a session, most non-views act on the last item viewed, and some
+    # views return to an earlier item of the visit; every other event is a first encounter.
+    session_start = s_first[ev_session]
     last_view = np.maximum.accumulate(np.where(ev_type == 0, position, -1))
     follow_up = (
-        (ev_type != 0) & (last_view >= user_first) & (rng.random(n_events) < FOLLOW_UP_SHARE)
+        (ev_type != 0) & (last_view >= session_start) & (rng.random(n_events) < FOLLOW_UP_SHARE)
     )
-    ev_item[follow_up] = ev_item[last_view[follow_up]]
+    review = (ev_type == 0) & (position > session_start) & (rng.random(n_events) < REVIEW_SHARE)
+    source = position.copy()
+    source[review] = session_start[review] + (
+        rng.random(review.sum()) * (position[review] - session_start[review])
+    ).astype(np.int64)
+    source[follow_up] = last_view[follow_up]
+    while True:  # every source is earlier, so following them ends at a first encounter
+        further = source[source]
+        if np.array_equal(further, source):
+            break
+        source = further
+    fresh = np.flatnonzero(source == position)
+    # A few first encounters come from the shop's front page: globally popular items.
+    stray = rng.random(len(fresh)) < STRAY_SHARE
+    row = np.where(stray, n_segs, user_seg[ev_user[fresh]])
+    cat = np.where(stray, rng.choice(n_cats, len(fresh), p=cat_pop), s_cat[ev_session[fresh]])
+    ev_item = np.empty(n_events, dtype=np.int64)
+    ev_item[fresh] = _first_encounters(rng, ev_user[fresh], row * n_cats + cat, segment_cdf, by_cat)
+    # The opening view (always a first encounter of its visit) is the staple, so the visit's
+    # re-views and follow-ups of it are too, and the closing purchase buys it.
+    ev_item[opens] = staple[ev_user[opens]]
+    ev_item = ev_item[source]
+    ev_item[closes] = staple[ev_user[closes]]
+
+    # Durables are rarely bought twice: a repeat purchase of one becomes a click on it.
     purchase = ev_type == EVENT_TYPES.index("purchase")
+    bought = np.flatnonzero(purchase)
+    again = bought[_repeated(ev_user[bought].astype(np.int64) * n_items + ev_item[bought])]
+    again = again[~consumable[item_cat[ev_item[again]]]]
+    ev_type[again] = EVENT_TYPES.index("click")
+    purchase[again] = False
     quantity = rng.geometric(0.75, n_events)
     value = np.round(price[ev_item] * quantity, 2)
 
     # Sign-up precedes the first event by a log-normal number of days (median ~4 months).
-    first_offset = offset[np.cumsum(counts) - counts]
+    first_offset = np.minimum.reduceat(offset, user_first)
     signup_offset = first_offset - np.round(
         rng.lognormal(np.log(120.0), 1.2, n_users) * SECONDS_PER_DAY
     ).astype(np.int64)
@@ -287,6 +382,51 @@ def _block_cdf(weights: np.ndarray, block_of_column: np.ndarray, n_blocks: int) 
     share[:, last] = 1.0  # exact block ends, so rounding can never spill into the next block
     offsets = np.arange(rows)[:, None] * n_blocks + block_of_column[None, :]
     return (offsets + share).ravel()
+
+
+def _no_overlap(start: np.ndarray, span: np.ndarray, user: np.ndarray) -> np.ndarray:
+    """Session starts (sorted per user) pushed later where needed, so that each of a user's
+    sessions begins at least SESSION_GAP after the previous one ends.
+
+    a_i = max(s_i, a_(i-1) + span_(i-1) + gap) is C_i + max over the user's j <= i of (s_j - C_j),
+    with C the exclusive running sum of span + gap: one running maximum instead of a loop.
+    """
+    reach = np.cumsum(span + SESSION_GAP) - (span + SESSION_GAP)
+    lift = user.astype(np.int64) << 40  # keeps the running maximum inside each user
+    return reach + np.maximum.accumulate(start - reach + lift) - lift
+
+
+def _first_encounters(
+    rng: np.random.Generator,
+    user: np.ndarray,
+    block: np.ndarray,
+    cdf: np.ndarray,
+    columns: np.ndarray,
+) -> np.ndarray:
+    """An item per draw from its block of ``cdf`` (see ``_block_cdf``), redrawn (a few rounds) where
+    the user already drew it in an earlier draw: users meet most items once, so repeats come from
+    the session structure rather than chance. A block the user has exhausted keeps its repeats."""
+    n_columns = len(columns)
+    item = columns[np.searchsorted(cdf, block + rng.random(len(block)), side="right") % n_columns]
+    position = np.arange(len(block))
+    pending = np.ones(len(block), dtype=bool)
+    for _ in range(10):
+        key = user.astype(np.int64) * n_columns + item
+        order = np.lexsort((position, pending, key))  # a kept draw before a redrawn one, then time
+        pending = np.zeros(len(block), dtype=bool)
+        pending[order[1:]] = key[order][1:] == key[order][:-1]
+        if not pending.any():
+            break
+        redraw = np.searchsorted(cdf, block[pending] + rng.random(pending.sum()), side="right")
+        item[pending] = columns[redraw % n_columns]
+    return item
+
+
+def _repeated(keys: np.ndarray) -> np.ndarray:
+    """Whether each key occurred earlier in the array."""
+    seen = np.ones(len(keys), dtype=bool)
+    seen[np.unique(keys, return_index=True)[1]] = False
+    return seen
 
 
 def _pick_rows(cdf: np.ndarray, u: np.ndarray) -> np.ndarray:

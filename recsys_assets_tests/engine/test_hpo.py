@@ -68,10 +68,12 @@ def test_hpo_draws_at_most_max_jobs_distinct_candidates_reproducibly():
         continuousHyperParameterRanges=[{"name": "rate", "minValue": 0.1, "maxValue": 0.2}],
     )
     search = build_search(PARAMS, config, perform_hpo=True, seed=3)
-    assert len(search.candidates) == 6 and search.tuned == ("size", "rate")
+    # The grid trained without HPO first, then 6 draws beyond it.
+    assert search.candidates[:search.base] == build_search(PARAMS, config, perform_hpo=False, seed=3).candidates
+    assert search.base == 3 and len(search.candidates) == 3 + 6 and search.tuned == ("size", "rate")
     keys = {tuple(sorted(hpo.relevant(PARAMS, c).items())) for c in search.candidates}
-    assert len(keys) == 6
-    for candidate in search.candidates:
+    assert len(keys) == 9
+    for candidate in search.candidates[search.base:]:
         assert 32 <= candidate["size"] <= 256 and isinstance(candidate["size"], int)
         assert 0.1 <= candidate["rate"] <= 0.2
     assert build_search(PARAMS, config, perform_hpo=True, seed=3) == search
@@ -81,8 +83,8 @@ def test_hpo_draws_at_most_max_jobs_distinct_candidates_reproducibly():
 def test_a_small_discrete_space_is_searched_whole():
     config = hpo_config(jobs="40", categoricalHyperParameterRanges=[{"name": "data.flag", "values": ["true", "false"]}])
     search = build_search(PARAMS, config, perform_hpo=True, seed=0)
-    # flag x (a; b with knob 1 or 2): 6 distinct candidates, fewer than the 40 allowed.
-    assert len(search.candidates) == 6
+    # flag x (a; b with knob 1 or 2): 6 distinct candidates (the grid's 3 among them), fewer than the 40 allowed.
+    assert len(search.candidates) == 6 and search.base == 3
     assert {(c["flag"], c["algorithm"], c["knob"] if c["algorithm"] == "b" else None) for c in search.candidates} == {
         (f, a, k) for f in (True, False) for a, k in (("a", None), ("b", 1.0), ("b", 2.0))}
 
@@ -91,13 +93,22 @@ def test_hpo_without_ranges_searches_the_documented_tunables():
     search = build_search(PARAMS, {"hpoConfig": {"hpoResourceConfig": {"maxNumberOfTrainingJobs": "40"}}},
                           perform_hpo=True, seed=0)
     assert set(search.tuned) == {"size", "rate", "flag"}  # not the engine's auto settings
-    assert len(search.candidates) == 40
+    assert len(search.candidates) == search.base + 40
 
 
 def test_hpo_objective_is_accepted_and_ignored():
     config = hpo_config(jobs="2", integerHyperParameterRanges=[{"name": "size", "minValue": 32, "maxValue": 40}])
     config["hpoConfig"]["hpoObjective"] = {"type": "Maximize", "metricName": "precision_at_25"}
-    assert len(build_search(PARAMS, config, perform_hpo=True, seed=0).candidates) == 2
+    search = build_search(PARAMS, config, perform_hpo=True, seed=0)
+    assert len(search.candidates) == search.base + 2
+
+
+def test_an_auto_value_given_a_range_keeps_its_grid_next_to_the_draws():
+    config = hpo_config(jobs="4", continuousHyperParameterRanges=[{"name": "knob", "minValue": 10, "maxValue": 20}])
+    search = build_search(PARAMS, config, perform_hpo=True, seed=0)
+    grid = {c["knob"] for c in search.candidates[:search.base] if c["algorithm"] == "b"}
+    assert grid == {1.0, 2.0}
+    assert all(10 <= c["knob"] <= 20 for c in search.candidates[search.base:])
 
 
 def test_ranges_are_ignored_without_perform_hpo():

@@ -26,9 +26,11 @@ from recsys_assets.engine.training import train
 POP, UP, UP2 = POPULARITY_COUNT.arn, USER_PERSONALIZATION.arn, USER_PERSONALIZATION_V2.arn
 PR, PR2, TREND = PERSONALIZED_RANKING.arn, PERSONALIZED_RANKING_V2.arn, TRENDING_NOW.arn
 DAY = 86400
+# Everything pinned, the repeat settings too: one fit, no validation split.
 IALS = {"algorithmHyperParameters": {"algorithm": "ials", "ials_regularization": "30", "ials_alpha": "5",
-                                    "ials_half_life": "0.25"}}
-EASE = {"algorithmHyperParameters": {"algorithm": "ease", "ease_lambda": "50", "ease_half_life": "0.25"}}
+                                    "ials_half_life": "0.25", "repeat_weight": "1", "repeat_half_life": "20"}}
+EASE = {"algorithmHyperParameters": {"algorithm": "ease", "ease_lambda": "50", "ease_half_life": "0.25",
+                                    "repeat_weight": "1", "repeat_half_life": "20"}}
 
 
 def structured_interactions(n_users=600, n_items=240, n_clusters=12, per_user=30, drift=0.0, seed=0):
@@ -468,6 +470,7 @@ def test_hyperparameters_report_what_was_used(models, interactions):
     assert v1.hyperparameters == {
         "hidden_dimension": "32", "bptt": "32", "recency_mask": "true", "algorithm": "ials",
         "ials_regularization": "30.0", "ials_alpha": "5.0", "ials_half_life": "0.25",
+        "repeat_weight": "1.0", "repeat_half_life": "20.0",
         "min_user_history_length_percentile": "0.0", "max_user_history_length_percentile": "0.99",
     }
     assert v1.item_factors.shape == (len(v1.item_ids), 32)
@@ -482,10 +485,10 @@ def test_hpo_searches_the_ranges_and_reports_the_winner(interactions, monkeypatc
         "algorithmHyperParameterRanges": {"integerHyperParameterRanges": [
             {"name": "hidden_dimension", "minValue": 32, "maxValue": 48}]}}}
     model = train(UP, TrainingData(interactions), solution_config=config, perform_hpo=True)
-    # Three trials on the validation split, then the winner on all the data.
-    assert len(fits) == 4 and len(set(fits[:3])) == 3 and fits[3] in fits[:3]
-    assert model.tuned_hyperparameters == {"hidden_dimension": str(fits[3])}
-    assert model.hyperparameters["hidden_dimension"] == str(fits[3])
+    # The grid's one candidate and three draws on the validation split, then the winner on all the data.
+    assert len(fits) == 5 and fits[0] == 64 and len(set(fits[:4])) == 4 and fits[4] in fits[:4]
+    assert model.tuned_hyperparameters == {"hidden_dimension": str(fits[4])}
+    assert model.hyperparameters["hidden_dimension"] == str(fits[4])
     fits.clear()
     train(UP, TrainingData(interactions), solution_config=config)  # no performHPO: no search
     assert len(fits) == 1

@@ -14,7 +14,12 @@ import sqlalchemy as sa
 
 from recsys_assets.sample_data import events_table, generate, items_table, users_table
 from recsys_assets.sample_data.__main__ import summary
-from recsys_assets.sample_data.generator import EVENT_TYPES, OS_DEVICES
+from recsys_assets.sample_data.generator import (
+    CATEGORY_PRODUCTS,
+    CONSUMABLE_PRODUCTS,
+    EVENT_TYPES,
+    OS_DEVICES,
+)
 
 SIZES = {"users": 300, "items": 120, "interactions": 6000}
 END = datetime(2026, 11, 1, tzinfo=timezone.utc)
@@ -193,3 +198,88 @@ def test_summary_hides_the_password():
         "Wrote 5,000 users, 2,000 items and 200,000 events to "
         "postgresql+psycopg://root:***@db.example:5432/app in 3.0s"
     )
+
+
+@pytest.fixture(scope="module")
+def default_shop(tmp_path_factory) -> dict[str, np.ndarray]:
+    """The default demo shop (5,000 users, 2,000 items, 200k events over 90 days), per user in time
+    order: the size the repeat structure is tuned for (a 120-item shop is all repeats)."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('default') / 'shop.db'}"
+    generate(url)
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(events_table.c.user_id, events_table.c.item_id, events_table.c.event_type,
+                          events_table.c.created_at).order_by(events_table.c.event_id)
+            ).all()  # fmt: skip
+            items = sa.select(items_table.c.item_id, items_table.c.category_id)
+            category = dict(conn.execute(items).all())
+    finally:
+        engine.dispose()
+    user, item, event_type, created_at = (np.array(column) for column in zip(*rows))
+    order = np.argsort(user, kind="stable")  # event ids follow time
+    item = item[order]
+    consumable = {i: CATEGORY_PRODUCTS[c - 1] in CONSUMABLE_PRODUCTS for i, c in category.items()}
+    return {
+        "user": user[order],
+        "item": item,
+        "type": event_type[order],
+        "time": created_at[order].astype("datetime64[s]").astype(np.int64),
+        "pair": user[order].astype(np.int64) * 10_000 + item,
+        "consumable": np.array([consumable[i] for i in item.tolist()]),
+    }
+
+
+def _seen_before(keys: np.ndarray) -> np.ndarray:
+    seen = np.ones(len(keys), dtype=bool)
+    seen[np.unique(keys, return_index=True)[1]] = False
+    return seen
+
+
+def test_repeats_come_from_visits_not_chance(default_shop):
+    shop = default_shop
+    user, time = shop["user"], shop["time"]
+    repeat = _seen_before(shop["pair"])
+    share = repeat.sum() / (len(user) - len(np.unique(user)))
+    # Independent draws from the items' overall frequency, with the same users and counts.
+    rng = np.random.default_rng(0)
+    items, counts = np.unique(shop["item"], return_counts=True)
+    drawn = user.astype(np.int64) * 10_000 + rng.choice(items, len(user), p=counts / counts.sum())
+    by_chance = _seen_before(drawn).sum() / (len(user) - len(np.unique(user)))
+    assert 0.2 <= share <= 0.35
+    assert share > 3 * by_chance
+
+    # Visits: most consecutive events of a user minutes apart, a good part days apart.
+    same_user = user[1:] == user[:-1]
+    gap = np.diff(time)[same_user]
+    assert (gap < 1800).mean() > 0.7 and (gap > 86_400).mean() > 0.1
+    # A repeat mostly returns to an item touched earlier in the same visit.
+    order = np.lexsort((time, shop["pair"]))
+    again = np.r_[False, shop["pair"][order][1:] == shop["pair"][order][:-1]]
+    since = np.diff(time[order], prepend=0)[again]
+    assert (since < 3600).mean() > 0.7
+
+
+def test_consumables_are_bought_again_after_a_view_durables_once(default_shop):
+    shop = default_shop
+    bought = shop["type"] == "purchase"
+    pairs, times_bought = np.unique(shop["pair"][bought], return_counts=True)
+    consumable = np.isin(pairs, shop["pair"][bought & shop["consumable"]])
+    assert consumable.sum() > 500 and (~consumable).sum() > 500
+    assert (times_bought[consumable] > 1).mean() > 0.2
+    assert times_bought[~consumable].max() == 1
+
+    # Re-purchases come every few weeks, each in a visit with a view of the item.
+    purchase = np.flatnonzero(bought & shop["consumable"])
+    purchase = purchase[np.lexsort((shop["time"][purchase], shop["pair"][purchase]))]
+    again = np.r_[False, shop["pair"][purchase][1:] == shop["pair"][purchase][:-1]]
+    weeks = np.diff(shop["time"][purchase])[again[1:]] / (7 * 86_400)
+    assert again.sum() > 500 and 2 <= np.median(weeks) <= 6
+    view = shop["type"] == "view"
+    view_keys = np.sort(shop["pair"][view] * 2**32 + shop["time"][view])
+    rebuy = purchase[again]
+    rebuy_keys = shop["pair"][rebuy] * 2**32 + shop["time"][rebuy]
+    hour_before = np.searchsorted(view_keys, rebuy_keys - 3600)
+    viewed = np.searchsorted(view_keys, rebuy_keys, side="right") > hour_before
+    assert viewed.mean() > 0.9

@@ -23,9 +23,10 @@ the service's own texts), then fits:
   Engine hyperparameters (an extension; the service has no such names) pick between them:
   ``algorithm`` (auto | ials | ease), ``ials_regularization``, ``ials_alpha``, ``ease_lambda``; each
   defaults to ``auto``: every combination of their small grids is trained on a validation split (the
-  newest 10 % of other users' interactions) and the best NDCG@10 wins. Scores are a softmax over the
-  catalogue (UP) or over the ranked list (PR); users the model has not seen get the popularity
-  distribution, as the service serves new users popular items.
+  newest 20 % of other users' interactions) and the best NDCG@10 of the served lists wins. The lists
+  mix the user's own items and new ones by the repeat share learned from the data (``engine.repeats``).
+  Scores are a softmax over the catalogue (UP) or over the ranked list (PR); users the model has not
+  seen get the popularity distribution, as the service serves new users popular items.
 - aws-sims: item co-occurrence in user histories, discounted by the neighbour's popularity
   (``popularity_discount_factor``), pairs below ``min_cointeraction_count`` dropped, users and items
   outside the history/count percentiles left out of the counting.

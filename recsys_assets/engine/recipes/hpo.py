@@ -8,8 +8,9 @@ settings on a validation split and keeps the best (``recipes``):
 - with ``performHPO``, ``hpoConfig.algorithmHyperParameterRanges`` adds dimensions (integer and
   continuous ranges, categorical lists; names as the service's, with an optional ``training.`` or
   ``data.`` prefix), and up to ``maxNumberOfTrainingJobs`` distinct candidates are drawn from the
-  joint space with a seeded random search (all of it when it is that small). Without ranges, the
-  recipe's documented HPO-tunable hyperparameters are searched over their documented ranges.
+  joint space with a seeded random search (all of it when it is that small), next to the grid
+  trained without HPO. Without ranges, the recipe's documented HPO-tunable hyperparameters are
+  searched over their documented ranges.
 
 ``hpoObjective`` is accepted and ignored, as the service documents it is not supported: the objective
 is always the validation NDCG@10. Candidates are trained one after another (``maxParallelTrainingJobs``
@@ -54,6 +55,7 @@ class Param:
     auto: tuple = ()  # candidates for the value "auto"; non-empty only for the engine's own settings
     used_by: frozenset[str] | None = None  # algorithms the value matters to (None: every one)
     only_if: str | None = None  # a boolean hyperparameter that must be true for the value to matter
+    serving: bool = False  # how a fitted model serves: chosen on the fit (``training.fit``), not a candidate
 
     def parse(self, name: str, text: object):
         raw = str(text).strip()
@@ -91,6 +93,7 @@ class Search:
     candidates: list[dict]  # parsed values, one dict per candidate (Relative where data-dependent)
     tuned: tuple[str, ...]  # names searched by HPO (reported as tunedHPOParams)
     given: dict  # each hyperparameter's configured value (AUTO where the engine chooses)
+    base: int = 0  # the first ``base`` candidates are the grid trained without HPO too (0: all are)
 
 
 def build_search(params: Mapping[str, Param], solution_config: dict | None, *, perform_hpo: bool, seed: int,
@@ -109,22 +112,15 @@ def build_search(params: Mapping[str, Param], solution_config: dict | None, *, p
             ranges[name] = [v for v in values if v not in unavailable.get(name, {})]
             if not ranges[name]:
                 raise HyperparameterError(next(iter(unavailable[name].values())))
-    dimensions: dict[str, list] = {}
-    for name, param in params.items():
-        value = fixed[name]
-        if name in ranges:
-            continue
-        if value == AUTO:
-            choices = [v for v in param.auto if v not in unavailable.get(name, ())]
-        else:
-            if value in unavailable.get(name, ()):
-                raise HyperparameterError(unavailable[name][value])
-            choices = [value]
-        dimensions[name] = choices
+    dimensions = {name: _grid(param, fixed[name], unavailable.get(name, {}))
+                  for name, param in params.items() if name not in ranges}
 
+    grid = {**dimensions, **{name: _grid(params[name], fixed[name], unavailable.get(name, {})) for name in ranges}}
+    base = _distinct(params, (dict(zip(grid, combo)) for combo in itertools.product(*grid.values())))
     if not ranges:
-        candidates = _distinct(params, (dict(zip(dimensions, combo)) for combo in itertools.product(*dimensions.values())))
-        return Search(candidates, (), fixed)
+        return Search(base, (), fixed)
+    # HPO searches beyond the grid trained without it, never instead of it: its draws must beat the
+    # grid's best on validation (``training.fit``), so HPO never serves worse lists than no HPO.
     budget = _training_jobs(config.get("hpoConfig") or {})
     rng = np.random.default_rng(seed)
     space = {**dimensions, **ranges}
@@ -132,7 +128,17 @@ def build_search(params: Mapping[str, Param], solution_config: dict | None, *, p
         combos = (dict(zip(space, combo)) for combo in itertools.product(*space.values()))
     else:
         combos = ({name: _draw(rng, d) for name, d in space.items()} for _ in range(50 * budget))
-    return Search(_distinct(params, combos, limit=budget), tuple(ranges), fixed)
+    draws = _distinct(params, itertools.chain(base, combos), limit=len(base) + budget)[len(base):]
+    return Search(base + draws, tuple(ranges), fixed, base=len(base))
+
+
+def _grid(param: Param, value, unavailable: Mapping[object, str]) -> list:
+    """The values a grid tries for one hyperparameter: its ``auto`` grid, or the value given."""
+    if value == AUTO and not param.serving:
+        return [v for v in param.auto if v not in unavailable]
+    if value in unavailable:
+        raise HyperparameterError(unavailable[value])
+    return [value]
 
 
 def relevant(params: Mapping[str, Param], candidate: dict) -> dict:

@@ -6,12 +6,13 @@ Each trainer takes the prepared data, one candidate's hyperparameter values, the
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
-from recsys_assets.engine import algorithms
+from recsys_assets.engine import algorithms, repeats
 from recsys_assets.engine.models import (
     BlendModel,
     FactorModel,
@@ -54,17 +55,36 @@ def complete(fitted: Fitted, prepared: Prepared, exclude: np.ndarray, *, seed: i
     and retrain on everything.
     """
     model, values = fitted.model, fitted.values
+    every = np.ones(len(prepared.events.user), dtype=bool)
     if not isinstance(model, (FactorModel, LinearModel, BlendModel)):
-        return fit_candidate(prepared, values, np.ones(len(prepared.events.user), dtype=bool), seed, {}).model
+        return fit_candidate(prepared, values, every, seed, {}).model
     reported = model.hyperparameters, model.tuned_hyperparameters
     if isinstance(model, BlendModel):
         factors = _completed_factors(model.factors, prepared, values, exclude, reported)
         linear = _completed_linear(model.linear, prepared, values, reported)
-        return BlendModel(factors=factors, linear=linear, blend_weight=model.blend_weight,
-                          **_common(prepared, factors._seen, *reported))
-    if isinstance(model, LinearModel):
-        return _completed_linear(model, prepared, values, reported)
-    return _completed_factors(model, prepared, values, exclude, reported)
+        completed = BlendModel(factors=factors, linear=linear, blend_weight=model.blend_weight,
+                               **_common(prepared, factors._seen, *reported))
+    elif isinstance(model, LinearModel):
+        completed = _completed_linear(model, prepared, values, reported)
+    else:
+        completed = _completed_factors(model, prepared, values, exclude, reported)
+    return with_repeats(completed, prepared, values, sequences(prepared, every)) if model.repeats is not None else completed
+
+
+def sequences(prepared: Prepared, keep: np.ndarray) -> repeats.Sequences:
+    events = prepared.events
+    return repeats.Sequences.of(events.user[keep], events.item[keep], events.time[keep], events.weight[keep],
+                                len(events.item_ids))
+
+
+def with_repeats(model: Model, prepared: Prepared, values: dict, seq: repeats.Sequences) -> Model:
+    """``model`` serving a repeat/explore mixture (``engine.repeats``) learned from ``seq``, with the
+    concrete ``repeat_weight`` and ``repeat_half_life`` in ``values``."""
+    recency = values.get("recency_mask", values.get("apply_recency_bias", False))
+    served = copy.copy(model)
+    served.repeats = repeats.build(seq, prepared.events.shape, weight=values["repeat_weight"],
+                                   half_life=values["repeat_half_life"] if recency else None)
+    return served
 
 
 def _completed_linear(model: LinearModel, prepared: Prepared, values: dict, reported: tuple) -> LinearModel:
