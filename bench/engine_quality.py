@@ -23,7 +23,9 @@ training data imported (Interactions, and Items where the data set has them), an
 aws-user-personalization-v2 solution with no solutionConfig (``engine``) and one with performHPO
 (``engine+hpo``, on by default: it trains in about the time of ``engine``), a solution version of
 each (timed until ACTIVE), then a batch inference job of each (numResults 25, no filter) for the
-scored users; their ``recommendedItems`` are the lists scored.
+scored users; their ``recommendedItems`` are the lists scored. Where the data has purchase events,
+``engine+filter`` is the same version served through ``EXCLUDE ItemID WHERE Interactions.EVENT_TYPE
+IN ("purchase")``: the evidence for the pipeline's default of no filter.
 
 Baselines (numpy, scipy, ``implicit``), ranking the whole training catalogue: ``popularity`` (distinct
 users); ``ials`` (AlternatingLeastSquares on event counts) and ``ease`` (binary), each over a grid and
@@ -71,7 +73,9 @@ K, RECALL_K, NUM_RESULTS = 10, 20, 25
 BLOCK = 2000  # users scored at once (a dense block of users x catalogue)
 POLL_SECONDS = 0.2
 BAR_BEST, BAR_POPULARITY = 1.05, 1.5
-MODELS = ("engine", "engine+hpo", "popularity", "ials", "ease", "history", "blend")
+# What the pipeline used to filter by default (README, "Choosing a filter"): scored as engine+filter.
+NO_REPURCHASE = 'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("purchase")'
+MODELS = ("engine", "engine+hpo", "engine+filter", "popularity", "ials", "ease", "history", "blend")
 
 
 # ---- the protocol ---------------------------------------------------------------------------------
@@ -262,11 +266,12 @@ def _wait(describe, key: str) -> dict:
 
 
 def engine(interactions: pd.DataFrame, items: pd.DataFrame | None, users: np.ndarray, hpo: bool) -> dict[str, tuple]:
-    """{"engine"[, "engine+hpo"]: (the served lists of ``users``, training seconds)} through the API."""
+    """{"engine"[, "engine+hpo"][, "engine+filter"]: (the served lists of ``users``, training seconds)} through the API."""
     from recsys_assets.engine import local_client
     from recsys_assets.storage import LocalObjectStore
 
     served = {}
+    purchases = "EVENT_TYPE" in interactions and (interactions["EVENT_TYPE"] == "purchase").any()
     with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as folder:
         root = Path(folder)
         store = LocalObjectStore(root / "s3")
@@ -293,15 +298,24 @@ def engine(interactions: pd.DataFrame, items: pd.DataFrame | None, users: np.nda
             version = client.create_solution_version(solutionArn=solution)["solutionVersionArn"]
             _wait(lambda: client.describe_solution_version(solutionVersionArn=version), "solutionVersion")
             seconds = time.time() - started
-            job = client.create_batch_inference_job(
-                jobName=tag, solutionVersionArn=version, roleArn=ROLE, numResults=NUM_RESULTS,
-                jobInput={"s3DataSource": {"path": "s3://bench/in/"}},
-                jobOutput={"s3DataDestination": {"path": f"s3://bench/{tag}/"}})["batchInferenceJobArn"]
-            _wait(lambda: client.describe_batch_inference_job(batchInferenceJobArn=job), "batchInferenceJob")
-            lines = [json.loads(line) for line in store.read_bytes(f"s3://bench/{tag}/users.json.out").splitlines()]
-            lists = {line["input"]["userId"]: (line.get("output") or {}).get("recommendedItems", []) for line in lines}
-            served[name] = ([lists.get(u, []) for u in users], seconds)
             print(f"  {name}: trained in {seconds:.0f}s", flush=True)
+            jobs = {name: None}
+            if name == "engine" and purchases:  # the same version, filtered
+                jobs["engine+filter"] = client.create_filter(name="no-repurchase", datasetGroupArn=group,
+                                                             filterExpression=NO_REPURCHASE)["filterArn"]
+                _wait(lambda: client.describe_filter(filterArn=jobs["engine+filter"]), "filter")
+            for served_as, filter_arn in jobs.items():
+                tag = served_as.replace("+", "-")
+                job = client.create_batch_inference_job(
+                    jobName=tag, solutionVersionArn=version, roleArn=ROLE, numResults=NUM_RESULTS,
+                    jobInput={"s3DataSource": {"path": "s3://bench/in/"}},
+                    jobOutput={"s3DataDestination": {"path": f"s3://bench/{tag}/"}},
+                    **({"filterArn": filter_arn} if filter_arn else {}))["batchInferenceJobArn"]
+                _wait(lambda: client.describe_batch_inference_job(batchInferenceJobArn=job), "batchInferenceJob")
+                lines = [json.loads(line) for line in store.read_bytes(f"s3://bench/{tag}/users.json.out").splitlines()]
+                lists = {line["input"]["userId"]: (line.get("output") or {}).get("recommendedItems", [])
+                         for line in lines}
+                served[served_as] = ([lists.get(u, []) for u in users], seconds)
     return served
 
 
@@ -363,9 +377,9 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.time()
     results = {name: run(name, *load(), args.hpo) for name, load in sets}
-    models = [m for m in MODELS if args.hpo or m != "engine+hpo"]
+    models = [m for m in MODELS if any(m in r for r in results.values())]
     baseline_names = [m for m in models if not m.startswith("engine")]
-    table = {measure: pd.DataFrame({m: {name: r[m][measure] for name, r in results.items()} for m in models})
+    table = {measure: pd.DataFrame({m: {name: r[m][measure] for name, r in results.items() if m in r} for m in models})
              for measure in ("ndcg", "recall", "coverage", "seconds", "setting")}
     ndcg = table["ndcg"]
     ndcg["best"] = ndcg[baseline_names].idxmax(axis=1)

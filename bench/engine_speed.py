@@ -10,9 +10,10 @@
   and GetSolutionMetrics' evaluation, in the engine's worker process), then CreateBatchInferenceJob
   with numResults 500 for all users until ACTIVE (JSON Lines written to the local S3 directory).
   The solution is aws-user-personalization-v2 with ``algorithm`` pinned to ials and its
-  regularization, alpha and recency half-life fixed (engine hyperparameters): left on ``auto``, the
-  engine would also train EASE and more iALS settings to choose on a validation split, which is not
-  the model compared.
+  regularization, alpha, recency half-life and repeat settings fixed (engine hyperparameters): left on
+  ``auto``, the engine would also train EASE and more iALS settings and choose on a validation split,
+  which is not the model compared. Its lists are served as always, through the repeat/explore mixture
+  (``engine.repeats``): that cost is the engine's.
 - Baseline: the same model with ``implicit`` directly: AlternatingLeastSquares with the same factors,
   iterations and regularization, fitted on the same confidences the engine computes (1 + alpha
   log(1 + recency-weighted count), built before the clock starts), then ``recommend(N=500)`` for every
@@ -48,7 +49,7 @@ SCHEMA = {"type": "record", "name": "Interactions", "namespace": "com.amazonaws.
                      {"name": "TIMESTAMP", "type": "long"}], "version": "1.0"}
 SOLUTION_CONFIG = {"algorithmHyperParameters": {
     "algorithm": "ials", "ials_regularization": str(REGULARIZATION), "ials_alpha": str(ALPHA),
-    "ials_half_life": str(HALF_LIFE)}}
+    "ials_half_life": str(HALF_LIFE), "repeat_weight": "1", "repeat_half_life": "20"}}
 # Polling adds 0.1 s per job on average; every 50 ms it took 5 % of a core from the training.
 POLL_SECONDS = 0.2
 

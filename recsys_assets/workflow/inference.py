@@ -13,9 +13,6 @@ from recsys_assets.workflow.naming import RunNames
 from recsys_assets.workflow.polling import PollSettings, wait_for_status
 from recsys_assets.workflow.refs import BatchOutputRef
 
-DEFAULT_FILTER = 'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("purchase")'
-
-
 def write_batch_input(user_ids: Iterable[str], out: TextIO) -> int:
     """Batch input for USER_PERSONALIZATION recipes: one ``{"userId": ...}`` per line."""
     count = 0
