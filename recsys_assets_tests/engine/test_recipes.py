@@ -261,6 +261,16 @@ def test_recency_bias_helps_when_tastes_drift():
     assert newest_holdout_ndcg10(UP2, drifting, on) >= 1.1 * newest_holdout_ndcg10(UP2, drifting, off)
 
 
+def test_user_recency_halves_per_own_event_within_the_kept_events():
+    # Input order is not time order; u1's events tie at t=5 (input order breaks the tie).
+    frame = pd.DataFrame({"USER_ID": ["u0", "u1", "u0", "u1", "u0", "u1"], "ITEM_ID": ["a", "b", "c", "d", "e", "f"],
+                          "TIMESTAMP": [30, 5, 10, 5, 20, 5]})
+    events = preparation.Events.from_frame(frame, np.ones(len(frame)))
+    np.testing.assert_allclose(events.user_recency(1.0), [1.0, 0.25, 0.25, 0.5, 0.5, 1.0])
+    keep = np.array([False, True, True, True, True, True])  # u0's newest left out: "e" becomes its newest
+    np.testing.assert_allclose(events.user_recency(2.0, keep), [1.0, 0.5, 0.5 ** 0.5, 0.5 ** 0.5, 1.0, 1.0])
+
+
 def test_personalized_ranking_reranks_the_list(models):
     model = models[PR2]
     known = list(model.item_ids[[5, 50, 100, 150]])

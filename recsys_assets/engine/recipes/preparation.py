@@ -115,6 +115,18 @@ class Events:
         span = max(float(newest - self.time.min()), 1.0)
         return (0.5 ** ((newest - self.time) / (half_life * span))).astype(np.float32)
 
+    def user_recency(self, half_life: float, keep: np.ndarray | None = None) -> np.ndarray:
+        """Each event's weight: 1 for its user's newest ``keep`` event, halving every ``half_life`` of
+        that user's events back (events outside ``keep`` get 1)."""
+        (index,) = np.nonzero(np.ones(len(self.user), dtype=bool) if keep is None else keep)
+        index = index[np.lexsort((index, self.time[index], self.user[index]))]
+        user = self.user[index]
+        ends = np.r_[np.flatnonzero(user[1:] != user[:-1]), len(user) - 1] if len(user) else index
+        from_newest = np.repeat(ends, np.diff(np.r_[-1, ends])) - np.arange(len(user))
+        out = np.ones(len(self.user), dtype=np.float32)
+        out[index] = 0.5 ** (from_newest / half_life)
+        return out
+
     def newest(self, users: np.ndarray, keep: np.ndarray, share: float) -> np.ndarray:
         """Mask of each of ``users``' newest ``share`` of their ``keep`` events: a user with n >= 2
         events gives max(1, round(share n)); one with a single event gives none. Ties in time keep
