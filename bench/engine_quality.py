@@ -73,7 +73,7 @@ K, RECALL_K, NUM_RESULTS = 10, 20, 25
 BLOCK = 2000  # users scored at once (a dense block of users x catalogue)
 POLL_SECONDS = 0.2
 BAR_BEST, BAR_POPULARITY = 1.05, 1.5
-# What the pipeline used to filter by default (README, "Choosing a filter"): scored as engine+filter.
+# What the pipeline used to filter by default (README, "Choosing a recipe and a filter"): scored as engine+filter.
 NO_REPURCHASE = 'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("purchase")'
 MODELS = ("engine", "engine+hpo", "engine+filter", "popularity", "ials", "ease", "history", "blend")
 

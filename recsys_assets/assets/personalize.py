@@ -177,7 +177,7 @@ def solution_version_quality(context: dg.AssetCheckExecutionContext, solution_ve
 class BatchConfig(dg.Config):
     num_results: int = Field(25, ge=1, le=MAX_NUM_RESULTS, description="Recommendations per user (max 500).")
     # No filter by default: the engine ranks a user's own items by their chance to come back, and
-    # excluding purchases cost 8-21 % NDCG@10 on the benchmark shops (README, "Choosing a filter").
+    # excluding purchases cost 8-21 % NDCG@10 on the benchmark shops (README, "Choosing a recipe and a filter").
     filter_expression: str = Field("", description="Personalize filter expression; empty (the default) for none.")
 
 
