@@ -94,8 +94,7 @@ def evaluate(model: Model, prepared: Prepared, users: np.ndarray, truth: np.ndar
 
 def _newest_input_item(events: Events, users: np.ndarray, truth: np.ndarray) -> np.ndarray:
     """Item code of each user's newest event outside ``truth`` (every test user keeps at least one)."""
-    (index,) = np.nonzero(np.isin(events.user, users) & ~truth)
-    index = index[np.lexsort((index, events.time[index], events.user[index]))]
+    index = events.in_user_time_order(np.isin(events.user, users) & ~truth)
     last = np.r_[events.user[index][1:] != events.user[index][:-1], True]
     newest = dict(zip(events.user[index][last].tolist(), events.item[index][last].tolist()))
     return np.array([newest[u] for u in users.tolist()], dtype=np.int64)

@@ -97,9 +97,8 @@ class Sequences:
     from_newest: np.ndarray  # 0 for the user's newest event, 1 for the one before, ...
 
     @classmethod
-    def of(cls, user: np.ndarray, item: np.ndarray, time: np.ndarray, weight: np.ndarray, n_items: int) -> Sequences:
-        order = np.lexsort((np.arange(len(user)), time, user))
-        user, item, weight = user[order], item[order], weight[order]
+    def of(cls, user: np.ndarray, item: np.ndarray, weight: np.ndarray, n_items: int) -> Sequences:
+        """From events ordered by user, then time (``Events.in_user_time_order``)."""
         pair = user.astype(np.int64) * n_items + item
         first = np.zeros(len(pair), dtype=bool)
         first[np.unique(pair, return_index=True)[1]] = True

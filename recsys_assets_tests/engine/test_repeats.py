@@ -101,7 +101,7 @@ def test_unknown_users_get_popular_items_and_thin_users_a_blend():
 
 
 def test_event_weights_shape_the_repeat_part():
-    seq = repeats.Sequences.of(np.zeros(6, dtype=np.int64), np.array([0, 0, 1, 1, 1, 0]), np.arange(6.0),
+    seq = repeats.Sequences.of(np.zeros(6, dtype=np.int64), np.array([0, 0, 1, 1, 1, 0]),
                                np.array([1.0, 1.0, 0.1, 0.1, 0.1, 1.0]), n_items=2)
     built = repeats.build(seq, (1, 2), weight=1.0, half_life=None)
     share = built.history.toarray()[0]
@@ -114,7 +114,7 @@ def test_repeat_shares_shrink_thin_users_to_the_shop():
     # User 0 repeats every time over 20 events; user 1 has two events, no repeat.
     user = np.r_[np.zeros(20, np.int64), [1, 1]]
     item = np.r_[np.zeros(20, np.int64), [1, 2]]
-    seq = repeats.Sequences.of(user, item, np.arange(22.0), np.ones(22), n_items=3)
+    seq = repeats.Sequences.of(user, item, np.ones(22), n_items=3)
     share, overall = repeats.repeat_shares(seq, 2)
     assert overall == pytest.approx(19 / 20)
     assert share[0] == pytest.approx((19 + 10 * overall) / (19 + 10))

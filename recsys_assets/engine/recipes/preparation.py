@@ -4,6 +4,7 @@ interactions as arrays of codes, the Items dataset's categorical values, and the
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -115,11 +116,20 @@ class Events:
         span = max(float(newest - self.time.min()), 1.0)
         return (0.5 ** ((newest - self.time) / (half_life * span))).astype(np.float32)
 
+    @cached_property
+    def _in_user_time_order(self) -> np.ndarray:
+        # Sorted once: training weighs, splits and builds the repeat sequences from it several times.
+        return np.lexsort((np.arange(len(self.user)), self.time, self.user))
+
+    def in_user_time_order(self, keep: np.ndarray | None = None) -> np.ndarray:
+        """Indices of the ``keep`` events by user, then time, then input order."""
+        order = self._in_user_time_order
+        return order if keep is None else order[keep[order]]
+
     def user_recency(self, half_life: float, keep: np.ndarray | None = None) -> np.ndarray:
         """Each event's weight: 1 for its user's newest ``keep`` event, halving every ``half_life`` of
         that user's events back (events outside ``keep`` get 1)."""
-        (index,) = np.nonzero(np.ones(len(self.user), dtype=bool) if keep is None else keep)
-        index = index[np.lexsort((index, self.time[index], self.user[index]))]
+        index = self.in_user_time_order(keep)
         user = self.user[index]
         ends = np.r_[np.flatnonzero(user[1:] != user[:-1]), len(user) - 1] if len(user) else index
         from_newest = np.repeat(ends, np.diff(np.r_[-1, ends])) - np.arange(len(user))
@@ -131,9 +141,7 @@ class Events:
         """Mask of each of ``users``' newest ``share`` of their ``keep`` events: a user with n >= 2
         events gives max(1, round(share n)); one with a single event gives none. Ties in time keep
         the input order."""
-        chosen = keep & np.isin(self.user, users)
-        (index,) = np.nonzero(chosen)
-        index = index[np.lexsort((index, self.time[index], self.user[index]))]
+        index = self.in_user_time_order(keep & np.isin(self.user, users))
         user = self.user[index]
         starts = np.flatnonzero(np.r_[True, user[1:] != user[:-1]])
         sizes = np.diff(np.r_[starts, len(user)])

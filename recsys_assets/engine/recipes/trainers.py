@@ -79,8 +79,8 @@ def complete(fitted: Fitted, prepared: Prepared, exclude: np.ndarray, *, seed: i
 
 def sequences(prepared: Prepared, keep: np.ndarray) -> repeats.Sequences:
     events = prepared.events
-    return repeats.Sequences.of(events.user[keep], events.item[keep], events.time[keep], events.weight[keep],
-                                len(events.item_ids))
+    index = events.in_user_time_order(keep)
+    return repeats.Sequences.of(events.user[index], events.item[index], events.weight[index], len(events.item_ids))
 
 
 def with_repeats(model: Model, prepared: Prepared, values: dict, seq: repeats.Sequences) -> Model:
