@@ -14,6 +14,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from recsys_assets.sample_data import generate
+from recsys_assets.sample_data.generator import block_cdf, first_encounters
 
 START = 1_700_000_000
 DAY = 86_400
@@ -264,7 +265,7 @@ def shop_event_log(users: int = 8000, items: int = 4000, seed: int = 5) -> tuple
     rank = np.empty(items)
     rank[by_cat] = np.arange(items) - np.searchsorted(item_cat[by_cat], item_cat[by_cat]) + 1
     style_weight = np.exp(rng.normal(0.0, 0.8, (n_styles, items))) / rank
-    cdf = _block_cdf(style_weight[:, by_cat], item_cat[by_cat], n_cats)
+    cdf = block_cdf(style_weight[:, by_cat], item_cat[by_cat], n_cats)
 
     # Users: a persistent category taste, a style, and heavy-tailed activity (number of sessions).
     dims = 8
@@ -298,7 +299,7 @@ def shop_event_log(users: int = 8000, items: int = 4000, seed: int = 5) -> tuple
     two = rng.random(n_s) < 0.3
     slot_cat = cats[(two[slot_session] & (rng.random(len(slot_session)) < 0.4)).astype(int), slot_session]
     slot_user = s_user[slot_session]
-    fresh = _distinct_draws(rng, slot_user, style[slot_user] * n_cats + slot_cat, cdf, by_cat, items)
+    fresh = first_encounters(rng, slot_user, style[slot_user] * n_cats + slot_cat, cdf, by_cat)
     # A return to an earlier item: a random one of the user's fresh items from before this session.
     before = np.searchsorted(slot_session, np.arange(n_s)) - np.searchsorted(slot_user, s_user)
     back = (rng.random(n_s) < 0.07) & (before > 0)
@@ -402,37 +403,6 @@ def _after(rng, key: np.ndarray) -> np.ndarray:
     return key + 1e-6 + rng.random(len(key)) * (1 - key)
 
 
-def _distinct_draws(rng, user, block, cdf, columns, n_columns, rounds=10):
-    """One item per draw from its block's distribution, redrawing an item the user already drew
-    earlier (draws are in time order), so first encounters are (nearly) without replacement; a
-    block the user has exhausted keeps its repeats."""
-    item = columns[np.searchsorted(cdf, block + rng.random(len(block)), side="right") % n_columns]
-    position = np.arange(len(block))
-    pending = np.ones(len(block), dtype=bool)
-    for _ in range(rounds):
-        order = np.lexsort((position, pending, user.astype(np.int64) * n_columns + item))
-        key = user[order].astype(np.int64) * n_columns + item[order]
-        duplicate = np.zeros(len(block), dtype=bool)
-        duplicate[order[1:]] = key[1:] == key[:-1]
-        pending = duplicate
-        if not pending.any():
-            break
-        redraw = np.searchsorted(cdf, block[pending] + rng.random(pending.sum()), side="right")
-        item[pending] = columns[redraw % n_columns]
-    return item
-
-
-def _block_cdf(weights: np.ndarray, block_of_column: np.ndarray, n_blocks: int) -> np.ndarray:
-    """Flattened CDFs to sample a column of (row, block) with ``searchsorted(cdf, row * n_blocks + block + u)``
-    (as the demo shop's generator does): entries are row * n_blocks + block + cumulative share in the block."""
-    rows, n = weights.shape
-    start = np.searchsorted(block_of_column, np.arange(n_blocks))
-    last = np.append(start[1:], n) - 1
-    cum = np.cumsum(weights, axis=1)
-    before = np.where(start > 0, cum[:, np.maximum(start - 1, 0)], 0.0)
-    share = (cum - before[:, block_of_column]) / (cum[:, last] - before)[:, block_of_column]
-    share[:, last] = 1.0
-    return (np.arange(rows)[:, None] * n_blocks + block_of_column[None, :] + share).ravel()
 
 
 def _pick(cdf: np.ndarray, u: np.ndarray) -> np.ndarray:

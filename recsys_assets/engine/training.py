@@ -63,7 +63,8 @@ def fit(prepared: Prepared, *, exclude: np.ndarray | None = None, seed: int = 0)
     candidates = prepared.search.candidates
     values = candidates[0]
     personal = prepared.recipe.trainer == "personalization"
-    settings = _repeat_settings(prepared, values, sequences(prepared, keep)) if personal else [{}]
+    kept = sequences(prepared, keep) if personal else None
+    settings = _repeat_settings(prepared, values, kept) if personal else [{}]
     if len(candidates) > 1 or len(settings) > 1:
         users, truth = _validation_split(events, keep, seed)
         fitting = keep & ~truth
@@ -97,7 +98,7 @@ def fit(prepared: Prepared, *, exclude: np.ndarray | None = None, seed: int = 0)
     values = {**values, **settings[0]} if len(settings) == 1 else values
     fitted = fit_candidate(prepared, values, keep, seed, {})
     if personal:
-        fitted.model = with_repeats(fitted.model, prepared, fitted.values, sequences(prepared, keep))
+        fitted.model = with_repeats(fitted.model, prepared, fitted.values, kept)
     if prepared.search.tuned:
         fitted.model.tuned_hyperparameters = {n: fitted.model.hyperparameters[n] for n in prepared.search.tuned
                                               if n in fitted.model.hyperparameters}

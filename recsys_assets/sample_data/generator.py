@@ -190,7 +190,7 @@ def _simulate(
     # Each segment likes somewhat different items within the same categories.
     segment_weight = base_weight * np.exp(rng.normal(0.0, 1.0, (n_segs, n_items)))
     # The last row is plain popularity: first encounters from the front page (STRAY_SHARE).
-    segment_cdf = _block_cdf(
+    segment_cdf = block_cdf(
         np.vstack([segment_weight, base_weight])[:, by_cat], item_cat[by_cat], n_cats
     )
 
@@ -314,7 +314,7 @@ def _simulate(
     row = np.where(stray, n_segs, user_seg[ev_user[fresh]])
     cat = np.where(stray, rng.choice(n_cats, len(fresh), p=cat_pop), s_cat[ev_session[fresh]])
     ev_item = np.empty(n_events, dtype=np.int64)
-    ev_item[fresh] = _first_encounters(rng, ev_user[fresh], row * n_cats + cat, segment_cdf, by_cat)
+    ev_item[fresh] = first_encounters(rng, ev_user[fresh], row * n_cats + cat, segment_cdf, by_cat)
     # The opening view (always a first encounter of its visit) is the staple, so the visit's
     # re-views and follow-ups of it are too, and the closing purchase buys it.
     ev_item[opens] = staple[ev_user[opens]]
@@ -366,7 +366,7 @@ def _simulate(
     return users, items, events
 
 
-def _block_cdf(weights: np.ndarray, block_of_column: np.ndarray, n_blocks: int) -> np.ndarray:
+def block_cdf(weights: np.ndarray, block_of_column: np.ndarray, n_blocks: int) -> np.ndarray:
     """Flattened CDFs for sampling with ``searchsorted(cdf, row * n_blocks + block + u)``.
 
     ``weights`` is (rows, columns) with columns grouped into contiguous blocks. Each entry becomes
@@ -396,14 +396,14 @@ def _no_overlap(start: np.ndarray, span: np.ndarray, user: np.ndarray) -> np.nda
     return reach + np.maximum.accumulate(start - reach + lift) - lift
 
 
-def _first_encounters(
+def first_encounters(
     rng: np.random.Generator,
     user: np.ndarray,
     block: np.ndarray,
     cdf: np.ndarray,
     columns: np.ndarray,
 ) -> np.ndarray:
-    """An item per draw from its block of ``cdf`` (see ``_block_cdf``), redrawn (a few rounds) where
+    """An item per draw from its block of ``cdf`` (see ``block_cdf``), redrawn (a few rounds) where
     the user already drew it in an earlier draw: users meet most items once, so repeats come from
     the session structure rather than chance. A block the user has exhausted keeps its repeats."""
     n_columns = len(columns)
