@@ -102,10 +102,13 @@ class Sequences:
         pair = user.astype(np.int64) * n_items + item
         first = np.zeros(len(pair), dtype=bool)
         first[np.unique(pair, return_index=True)[1]] = True
-        ends = np.r_[np.flatnonzero(user[1:] != user[:-1]), len(user) - 1] if len(user) else np.empty(0, np.int64)
-        sizes = np.diff(np.r_[-1, ends])
-        from_newest = np.repeat(ends, sizes) - np.arange(len(user))
-        return cls(user, item, weight.astype(np.float64), ~first, from_newest)
+        return cls(user, item, weight.astype(np.float64), ~first, from_newest(user))
+
+
+def from_newest(user: np.ndarray) -> np.ndarray:
+    """For events ordered by user, then time: 0 at each user's newest event, 1 at the one before, ..."""
+    ends = np.r_[np.flatnonzero(user[1:] != user[:-1]), len(user) - 1] if len(user) else np.empty(0, np.int64)
+    return np.repeat(ends, np.diff(np.r_[-1, ends])) - np.arange(len(user))
 
 
 def repeat_shares(seq: Sequences, n_users: int) -> tuple[np.ndarray, float]:

@@ -11,6 +11,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recsys_assets.engine import algorithms
+from recsys_assets.engine.repeats import from_newest
 from recsys_assets.engine.recipes import hpo
 from recsys_assets.engine.recipes.catalogue import EVENTS_CONFIG_RECIPES, PARAMS, Recipe, TrainingError, get_recipe
 from recsys_assets.personalize_rules.minimums import minimum_data_problems
@@ -130,11 +131,8 @@ class Events:
         """Each event's weight: 1 for its user's newest ``keep`` event, halving every ``half_life`` of
         that user's events back (events outside ``keep`` get 1)."""
         index = self.in_user_time_order(keep)
-        user = self.user[index]
-        ends = np.r_[np.flatnonzero(user[1:] != user[:-1]), len(user) - 1] if len(user) else index
-        from_newest = np.repeat(ends, np.diff(np.r_[-1, ends])) - np.arange(len(user))
         out = np.ones(len(self.user), dtype=np.float32)
-        out[index] = 0.5 ** (from_newest / half_life)
+        out[index] = 0.5 ** (from_newest(self.user[index]) / half_life)
         return out
 
     def newest(self, users: np.ndarray, keep: np.ndarray, share: float) -> np.ndarray:

@@ -86,7 +86,7 @@ def sequences(prepared: Prepared, keep: np.ndarray) -> repeats.Sequences:
 def with_repeats(model: Model, prepared: Prepared, values: dict, seq: repeats.Sequences) -> Model:
     """``model`` serving a repeat/explore mixture (``engine.repeats``) learned from ``seq``, with the
     concrete ``repeat_weight`` and ``repeat_half_life`` in ``values``."""
-    recency = values.get("recency_mask", values.get("apply_recency_bias", False))
+    recency = _recency_on(values)
     served = copy.copy(model)
     served.repeats = repeats.build(seq, prepared.events.shape, weight=values["repeat_weight"],
                                    half_life=values["repeat_half_life"] if recency else None)
@@ -154,11 +154,16 @@ def _pair_weights(prepared: Prepared, values: dict, keep: np.ndarray | None = No
     """users x items: summed event weights; when the recipe's recency setting is on, decayed by
     ``half_life`` of the data's time span and by USER_HALF_LIFE of each user's own events."""
     events = prepared.events
-    recency = values.get("recency_mask", values.get("apply_recency_bias", False))
+    recency = _recency_on(values)
     if not recency:
         return events.matrix(events.weight, keep)
     weight = events.weight * events.user_recency(USER_HALF_LIFE, keep)
     return events.matrix(weight * events.recency(half_life) if half_life else weight, keep)
+
+
+def _recency_on(values: dict) -> bool:
+    """The recipe's recency setting (v1 ``recency_mask``, v2 ``apply_recency_bias``)."""
+    return values.get("recency_mask", values.get("apply_recency_bias", False))
 
 
 def _log1p(weights: sp.csr_matrix) -> sp.csr_matrix:
