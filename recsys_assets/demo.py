@@ -1,7 +1,7 @@
 """`make demo`: seed the demo shop, run the whole graph on the local backend, clean up, summarise.
 
-The cleanup is requested by the real sensors (batch_output materialized, or the run failed),
-evaluated on the finished run, so the demo exercises the same path as `dagster dev` does. Exits
+The cleanup is requested by the real end-of-run sensors (success or failure), evaluated on the
+finished run, so the demo exercises the same path as `dagster dev` does. Exits
 non-zero if the run failed, a user got no recommendations, or any Personalize resource of this
 deployment is left (others are never touched).
 """
@@ -13,7 +13,7 @@ import dagster as dg
 import sqlalchemy as sa
 
 from recsys_assets.app_database import scalar
-from recsys_assets.automation import DAILY_JOB, cleanup_after_batch_output, cleanup_after_failure, cleanup_job
+from recsys_assets.automation import DAILY_JOB, cleanup_after_failure, cleanup_after_success, cleanup_job
 from recsys_assets.definitions import defs
 from recsys_assets.sample_data import generate
 from recsys_assets.workflow import resource_types as rt
@@ -39,14 +39,12 @@ def owned_leftovers(client, deployment: str) -> int:
 
 
 def cleanup_request(instance: dg.DagsterInstance, result: dg.ExecuteInProcessResult) -> dg.RunRequest:
-    """What the sensors request for this run: from batch_output's materialization, or from the failure."""
-    if result.success:
-        with dg.build_sensor_context(instance=instance, sensor_name=cleanup_after_batch_output.name) as context:
-            return cleanup_after_batch_output.evaluate_tick(context).run_requests[0]
-    context = dg.build_run_status_sensor_context(
-        sensor_name=cleanup_after_failure.name, dagster_instance=instance, dagster_run=result.dagster_run,
-        dagster_event=result.get_run_failure_event()).for_run_failure()
-    return cleanup_after_failure(context)
+    """What the end-of-run sensor requests for this run (its resources and its files), as the daemon would."""
+    sensor = cleanup_after_success if result.success else cleanup_after_failure
+    event = result.get_run_success_event() if result.success else result.get_run_failure_event()
+    context = dg.build_run_status_sensor_context(sensor_name=sensor.name, dagster_instance=instance,
+                                                 dagster_run=result.dagster_run, dagster_event=event)
+    return sensor(context if result.success else context.for_run_failure())
 
 
 def main() -> int:

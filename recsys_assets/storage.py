@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import shutil
 import tempfile
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -33,6 +34,14 @@ def join_uri(bucket: str, key: str) -> str:
     return f"{S3_SCHEME}{bucket}/{key}"
 
 
+def _folder(prefix_uri: str) -> tuple[str, str]:
+    """A prefix that names a folder inside a bucket: ``run-1/`` never also takes ``run-10/``, nor the bucket."""
+    bucket, prefix = split_uri(prefix_uri)
+    if not prefix.endswith("/") or not prefix.strip("/"):
+        raise ValueError(f"not a folder inside a bucket (a key prefix ending in '/'): {prefix_uri!r}")
+    return bucket, prefix
+
+
 class ObjectStore(ABC):
     @abstractmethod
     def open_read(self, uri: str) -> BinaryIO:
@@ -49,6 +58,10 @@ class ObjectStore(ABC):
     @abstractmethod
     def delete(self, uri: str) -> None:
         """Delete an object; no error if it is absent."""
+
+    @abstractmethod
+    def delete_prefix(self, prefix_uri: str) -> list[str]:
+        """Delete every object under the folder ``prefix_uri`` (it ends with '/'); the URIs that were there."""
 
     @abstractmethod
     def config(self) -> dict:
@@ -158,6 +171,14 @@ class LocalObjectStore(ObjectStore):
         with contextlib.suppress(FileNotFoundError):
             self.path(uri).unlink()
 
+    def delete_prefix(self, prefix_uri: str) -> list[str]:
+        bucket, prefix = _folder(prefix_uri)
+        found = self.list(prefix_uri)
+        # The folder goes whole: its objects, any half-written ones and the emptied directories.
+        with contextlib.suppress(FileNotFoundError):
+            shutil.rmtree(self.path(join_uri(bucket, prefix)))
+        return found
+
     def config(self) -> dict:
         return {"kind": "local", "root": str(self.root.resolve())}
 
@@ -216,6 +237,19 @@ class S3ObjectStore(ObjectStore):
     def delete(self, uri: str) -> None:
         bucket, key = split_uri(uri)
         self.client.delete_object(Bucket=bucket, Key=key)
+
+    def delete_prefix(self, prefix_uri: str) -> list[str]:
+        bucket, _ = _folder(prefix_uri)
+        found = self.list(prefix_uri)
+        # DeleteObjects takes up to 1,000 keys a request and reports the keys it could not delete in
+        # Errors, not as an exception (https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObjects.html).
+        for start in range(0, len(found), 1000):
+            keys = [{"Key": split_uri(uri)[1]} for uri in found[start:start + 1000]]
+            errors = self.client.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True}).get("Errors")
+            if errors:
+                raise OSError(f"S3 did not delete {len(errors)} objects under {prefix_uri}: "
+                              f"{errors[0].get('Key')}: {errors[0].get('Code')} {errors[0].get('Message')}")
+        return found
 
     def config(self) -> dict:
         return {"kind": "s3", "region_name": self.region_name, "endpoint_url": self.endpoint_url}

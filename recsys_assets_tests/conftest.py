@@ -6,12 +6,16 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+import boto3
 import pytest
 import sqlalchemy as sa
+from botocore.exceptions import ClientError
+from botocore.stub import Stubber
 
 from recsys_assets.resources import build_resources
 from recsys_assets.resources.app_db import demo_database_url
 from recsys_assets.sample_data import generate
+from recsys_assets.workflow import resource_types as rt
 
 SERVERS = {
     "postgresql": ("PostgreSQL", "postgresql+psycopg://root@127.0.0.1:5432/test"),
@@ -93,3 +97,37 @@ def local_resources(local_settings) -> dict:
     resources["personalize"] = with_fields(resources["personalize"], local_transition_seconds=0.0,
                                            poll_interval_seconds=0.05, poll_max_interval_seconds=0.2)
     return resources
+
+
+@pytest.fixture
+def stubbed(monkeypatch):
+    """``stubbed("personalize")``: a boto3 client behind botocore's Stubber (``client.stub``), fake credentials,
+    no network; every queued response must have been used by the end of the test."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    made = []
+
+    def make(service: str):
+        client = boto3.session.Session().client(service, region_name="eu-west-1")
+        client.stub = Stubber(client)
+        client.stub.activate()
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        client.stub.assert_no_pending_responses()
+        client.stub.deactivate()
+
+
+def refuse_deletes(monkeypatch, refused: rt.ResourceType) -> None:
+    """Every delete of the ``refused`` type fails as the service can (InvalidInputException); others go through."""
+    delete = rt.ResourceType.delete
+
+    def refusing(rtype, client, arn):
+        if rtype is refused:
+            raise ClientError({"Error": {"Code": "InvalidInputException", "Message": "refused"}},
+                              f"Delete{rtype.wrapper[0].upper()}{rtype.wrapper[1:]}")
+        delete(rtype, client, arn)
+
+    monkeypatch.setattr(rt.ResourceType, "delete", refusing)

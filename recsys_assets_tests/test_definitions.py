@@ -51,7 +51,7 @@ def test_jobs_schedules_sensors_and_checks_are_wired():
     assert defs.resolve_schedule_def("orphan_sweep_schedule").job_name == "cleanup_job"
     checks = {k.name for k in defs.resolve_asset_graph().asset_check_keys}
     assert "solution_version_quality" in checks
-    for name in ("cleanup_after_batch_output", "cleanup_after_success", "cleanup_after_failure"):
+    for name in ("cleanup_after_batch_output", "cleanup_after_success", "cleanup_after_failure", "cleanup_after_cancel"):
         sensor = defs.resolve_sensor_def(name)
         assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
         assert sensor.job_name == "cleanup_job"
@@ -68,9 +68,10 @@ def test_local_backend_is_the_default():
 
 def test_aws_backend_uses_s3_and_needs_bucket_and_role():
     with pytest.raises(SettingsError, match="RECSYS_S3_BUCKET must be set"):
-        build_resources({"RECSYS_BACKEND": "aws", "RECSYS_PERSONALIZE_ROLE_ARN": "arn:aws:iam::123456789012:role/p"})
+        build_resources({"RECSYS_BACKEND": "aws", "RECSYS_PERSONALIZE_ROLE_ARN": "arn:aws:iam::123456789012:role/p",
+                         "AWS_REGION": "eu-west-1"})
     with pytest.raises(SettingsError, match="RECSYS_PERSONALIZE_ROLE_ARN must be set"):
-        build_resources({"RECSYS_BACKEND": "aws", "RECSYS_S3_BUCKET": "shop-recs"})
+        build_resources({"RECSYS_BACKEND": "aws", "RECSYS_S3_BUCKET": "shop-recs", "AWS_REGION": "eu-west-1"})
     resources = build_resources({"RECSYS_BACKEND": "aws", "RECSYS_S3_BUCKET": "shop-recs",
                                  "RECSYS_PERSONALIZE_ROLE_ARN": "arn:aws:iam::123456789012:role/personalize",
                                  "AWS_REGION": "eu-west-1"})
@@ -79,6 +80,32 @@ def test_aws_backend_uses_s3_and_needs_bucket_and_role():
     personalize = resources["personalize"]
     assert isinstance(personalize, AwsPersonalizeResource)
     assert (personalize.region_name, personalize.role_arn) == ("eu-west-1", "arn:aws:iam::123456789012:role/personalize")
+
+
+AWS_SETTINGS = {"RECSYS_BACKEND": "aws", "RECSYS_S3_BUCKET": "shop-recs",
+                "RECSYS_PERSONALIZE_ROLE_ARN": "arn:aws:iam::123456789012:role/personalize"}
+
+
+@pytest.fixture
+def aws_config(tmp_path, monkeypatch):
+    """An AWS config file of our own, so the machine's ~/.aws and region variables play no part."""
+    path = tmp_path / "config"
+    path.write_text("[profile shop]\nregion = ap-southeast-2\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(path))
+    for variable in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(variable, raising=False)
+    return path
+
+
+def test_aws_region_comes_from_the_variables_then_the_profile(aws_config, monkeypatch):
+    resources = build_resources({**AWS_SETTINGS, "AWS_DEFAULT_REGION": "eu-central-1"})
+    assert resources["personalize"].region_name == resources["object_store"].s3.region_name == "eu-central-1"
+    resources = build_resources({**AWS_SETTINGS, "AWS_PROFILE": "shop"})
+    assert resources["personalize"].region_name == resources["object_store"].s3.region_name == "ap-southeast-2"
+    with pytest.raises(SettingsError, match="no AWS region: set AWS_REGION"):
+        build_resources(AWS_SETTINGS)
+    with pytest.raises(SettingsError, match="AWS_PROFILE: .*nosuch"):
+        build_resources({**AWS_SETTINGS, "AWS_PROFILE": "nosuch"})
 
 
 def test_unknown_backend_is_refused():
@@ -133,3 +160,12 @@ def test_runs_per_month_follow_the_schedule(cron, expected):
     assert runs_per_month(ScheduleSettings(cron=cron)) == pytest.approx(expected, rel=0.02)
     guardrails = build_resources({}, runs_per_month=runs_per_month(ScheduleSettings(cron=cron)))["guardrails"]
     assert guardrails.runs_per_month == pytest.approx(expected, rel=0.02)
+
+
+def test_the_daily_jobs_maximum_runtime_lets_the_training_cap_act_first():
+    from recsys_assets.definitions import defs, resources
+
+    tags = defs.resolve_job_def("daily_recs_job").tags
+    training_cap = resources["guardrails"].max_training_hours * 3600
+    # the import and batch waits come on top of the training, each up to its own timeout
+    assert int(tags["dagster/max_runtime"]) >= training_cap + 2 * resources["personalize"].timeout_seconds

@@ -1,6 +1,6 @@
 """Re-execution from failure through Dagster's Python API: the new run builds on its parent's records.
 
-The first attempt fails at batch_output (a filter the service refuses). The re-execution runs only the
+The first attempt fails at batch_output (its batch job fails). The re-execution runs only the
 failed steps: batch_output receives the solution version the first attempt trained (the parent run's
 record), so nothing is trained or imported twice, and the write-back carries that version.
 """
@@ -8,7 +8,8 @@ record), so nothing is trained or imported twice, and the write-back carries tha
 import dagster as dg
 import sqlalchemy as sa
 
-from recsys_assets.assets import ALL_ASSETS, ALL_CHECKS
+from recsys_assets.assets import ALL_ASSETS, ALL_CHECKS, personalize
+from recsys_assets.workflow.polling import ResourceFailed
 from recsys_assets.resources import build_resources
 from recsys_assets_tests.conftest import with_fields
 
@@ -26,9 +27,17 @@ def job() -> dg.JobDefinition:
 
 def test_reexecution_from_failure_uses_the_parent_runs_solution_version(local_settings, monkeypatch):
     monkeypatch.setenv("RECSYS_LOCAL_ROOT", local_settings.local_root)
-    bad_filter = {"ops": {"batch_output": {"config": {"filter_expression": "EXCLUDE ItemID WHERE Items.NOPE IN (\"x\")"}}}}
+    failing = [True]
+    real_batch_job = personalize.run_batch_job
+
+    def batch_job(*args, **kwargs):  # the first attempt's batch job fails, as a job can on the service
+        if failing.pop() if failing else False:
+            raise ResourceFailed("arn:aws:personalize:us-east-1:000000000000:batch-inference-job/x", "CREATE FAILED",
+                                 "injected")
+        return real_batch_job(*args, **kwargs)
+    monkeypatch.setattr(personalize, "run_batch_job", batch_job)
     with dg.instance_for_test() as instance:
-        first = dg.execute_job(dg.reconstructable(job), instance=instance, run_config={**IN_PROCESS, **bad_filter},
+        first = dg.execute_job(dg.reconstructable(job), instance=instance, run_config=IN_PROCESS,
                                raise_on_error=False)
         assert not first.success
         trained = next(e for e in first.all_events if e.is_step_materialization

@@ -8,11 +8,10 @@ import dataclasses
 import time
 
 import dagster as dg
-from pydantic import Field
 
 from recsys_assets.app_database import stream_rows
 from recsys_assets.assets.common import PERSONALIZE_POOL, personalize_failures, preview_md, run_names
-from recsys_assets.personalize_rules.limits import GB, MAX_NUM_RESULTS
+from recsys_assets.personalize_rules.limits import GB
 from recsys_assets.resources import (
     RUN_OUTPUTS,
     AppDatabaseResource,
@@ -20,7 +19,8 @@ from recsys_assets.resources import (
     ObjectStoreResource,
     PersonalizeResource,
 )
-from recsys_assets.workflow.cost import BudgetExceeded, check_training_budget, training_multiplier
+from recsys_assets.assets.run_config import BatchConfig, TrainingConfig, run_configs, run_problems
+from recsys_assets.workflow.cost import BudgetExceeded, Cost, RunUsage, check_budget, monthly_cost, run_cost
 from recsys_assets.workflow.datasets import build_dataset_group
 from recsys_assets.workflow.inference import (
     BatchOutputStats,
@@ -30,7 +30,7 @@ from recsys_assets.workflow.inference import (
 )
 from recsys_assets.workflow.quality import quality_problems
 from recsys_assets.workflow.refs import DatasetGroupRef, ExportedCsv, SolutionVersionRef
-from recsys_assets.workflow.training import DEFAULT_RECIPE_ARN, TrainingTooLong, train_solution_version
+from recsys_assets.workflow.training import TrainingTooLong, train_solution_version
 
 
 @dg.asset(group_name="personalize", kinds={"personalize"}, pool=PERSONALIZE_POOL, io_manager_key=RUN_OUTPUTS,
@@ -44,19 +44,43 @@ def dataset_group(context: dg.AssetExecutionContext, users_csv: ExportedCsv, ite
         if not export.valid:
             raise dg.Failure(f"{export.dataset}_csv of this run failed validation ({export.error}); fix it before "
                              "importing.", allow_retries=False)
-    problems = personalize.preflight()
+    configs, problems = run_configs(context.run.run_config)
+    if not problems:
+        problems = run_problems(configs, exports, personalize)
     if problems:
-        raise dg.Failure("AWS preflight failed before any paid call:\n- " + "\n- ".join(problems),
-                         metadata={"problems": "\n".join(problems)}, allow_retries=False)
+        raise dg.Failure("this run's config would fail on Personalize; nothing was created or paid for:\n- "
+                         + "\n- ".join(problems), metadata={"problems": "\n".join(problems)}, allow_retries=False)
+    preflight = personalize.preflight()
+    for line in preflight.unverified:
+        context.log.warning(f"AWS preflight could not verify: {line}")
+    if preflight.problems:
+        raise dg.Failure("AWS preflight failed before any paid call:\n- " + "\n- ".join(preflight.problems),
+                         metadata={"problems": "\n".join(preflight.problems),
+                                   "unverified": "\n".join(preflight.unverified) or "none"}, allow_retries=False)
     store = object_store.get_store()
     bytes_ingested = sum(store.size(e.uri) for e in exports.values())
+    training, batch = configs["solution_version"], configs["batch_output"]
+    # Before the first paid call: the whole run at the expected training hours, for as many users as the
+    # users dataset holds (the batch job scores the mapping's users_to_score).
+    recommendations = users_csv.rows * batch.num_results
+    usage = RunUsage(bytes_ingested=bytes_ingested, interactions=interactions_csv.rows, trainings=training.trainings(),
+                     training_hours=guardrails.expected_training_hours, recommendations=recommendations,
+                     # the batch output: some 30 bytes per recommendation
+                     **_stored(object_store, bytes_ingested + recommendations * 30))
+    estimate = run_cost(guardrails.prices, usage, month_recommendations=usage.recommendations * guardrails.runs_per_month)
+    try:
+        check_budget(estimate, guardrails.budget_usd_per_run, what="this run")
+    except BudgetExceeded as e:
+        raise dg.Failure(f"budget guard: {e}", allow_retries=False) from e
     with personalize_failures():
         group = build_dataset_group(personalize.get_client(), run_names(context, personalize.deployment),
                                     schemas={ds: e.schema_json for ds, e in exports.items()},
                                     csv_uris={ds: e.uri for ds, e in exports.items()},
-                                    role_arn=personalize.role_arn, poll=personalize.poll, log=context.log.info)
+                                    role_arn=personalize.role_arn, poll=personalize.poll, log=context.log.info,
+                                    kms_key_arn=personalize.kms_key_arn)
     group = dataclasses.replace(group, bytes_ingested=bytes_ingested, source=interactions_csv.source,
-                                ingestion_usd=guardrails.prices.ingestion(bytes_ingested))
+                                ingestion_usd=estimate.ingestion, estimated_run_usd=estimate.total,
+                                usage=usage.to_dict())
     return dg.MaterializeResult(value=group, metadata={
         "dataset_group_arn": group.dataset_group_arn,
         **{f"{ds}_dataset_arn": arn for ds, arn in group.dataset_arns.items()},
@@ -64,21 +88,13 @@ def dataset_group(context: dg.AssetExecutionContext, users_csv: ExportedCsv, ite
         **{f"{ds}_schema_arn": arn for ds, arn in group.schema_arns.items()},
         "status": "ACTIVE",
         "imports_reused": ", ".join(group.imports_reused) or "none",
+        "preflight_unverified": "\n".join(preflight.unverified) or "none",
         "gb_ingested": round(bytes_ingested / GB, 6),
-        "cost/ingestion_usd": round(group.ingestion_usd, 6),
+        "cost/ingestion_usd": round(estimate.ingestion, 6),
+        "cost/estimated_run_usd": round(estimate.total, 6),
+        "cost/estimate": dg.MetadataValue.md(_cost_md(estimate)),
         "duration_seconds": round(time.monotonic() - started, 2),
     })
-
-
-class TrainingConfig(dg.Config):
-    recipe_arn: str = Field(DEFAULT_RECIPE_ARN, description="The recipe to train.")
-    perform_hpo: bool = Field(False, description="Hyperparameter search: a cost multiplier, off unless asked.")
-    hpo_config: dict | None = Field(None, description="solutionConfig.hpoConfig (ranges, maxNumberOfTrainingJobs)")
-    perform_auto_ml: bool = Field(False, description="AutoML (deprecated by AWS): trains several recipes; "
-                                                     "a cost multiplier, off unless asked.")
-    event_type: str | None = Field(None, description="Train only on this EVENT_TYPE (all events if unset).")
-    algorithm_hyperparameters: dict[str, str] = Field(default_factory=dict,
-                                                      description="solutionConfig.algorithmHyperParameters")
 
 
 @dg.asset(group_name="personalize", kinds={"personalize"}, pool=PERSONALIZE_POOL, io_manager_key=RUN_OUTPUTS,
@@ -87,20 +103,12 @@ def solution_version(context: dg.AssetExecutionContext, config: TrainingConfig, 
                      personalize: PersonalizeResource,
                      guardrails: GuardrailsResource) -> dg.MaterializeResult[SolutionVersionRef]:
     started = time.monotonic()
-    solution_config = {}
-    if config.algorithm_hyperparameters:
-        solution_config["algorithmHyperParameters"] = config.algorithm_hyperparameters
-    if config.perform_hpo and config.hpo_config:
-        solution_config["hpoConfig"] = config.hpo_config
+    solution_config = config.solution_config()
     if config.perform_auto_ml:
         context.log.warning("performAutoML is deprecated by AWS (\"We don't recommend enabling automated machine "
-                            "learning\") and trains several recipes: expect several times the training cost.")
-    multiplier = training_multiplier(config.perform_hpo, solution_config)
-    try:
-        estimate = check_training_budget(guardrails.prices, expected_hours=guardrails.expected_training_hours,
-                                         multiplier=multiplier, budget_usd=guardrails.budget_usd_per_run)
-    except BudgetExceeded as e:
-        raise dg.Failure(f"budget guard: {e}", allow_retries=False) from e
+                            "learning\") and trains several recipes, each with HPO: expect several times the "
+                            "training cost.")
+    paid = config.trainings()
     poll = dataclasses.replace(personalize.poll, training_timeout=guardrails.max_training_hours * 3600)
     with personalize_failures():
         try:
@@ -112,9 +120,15 @@ def solution_version(context: dg.AssetExecutionContext, config: TrainingConfig, 
             )
         except TrainingTooLong as e:
             raise dg.Failure(str(e), allow_retries=False) from e
-    training_usd = guardrails.prices.training(version.training_hours)
+    # What the bill will say: v2 recipes by the interactions trained on, the others by the billed hours
+    # the service reports (trainingHours covers every HPO job).
+    billed = dataclasses.replace(RunUsage.from_dict(dataset_group.usage), trainings=paid,
+                                 training_hours=version.training_hours, hours_are_total=True)
+    training = run_cost(guardrails.prices, billed)
+    training_usd = training.training
     version = dataclasses.replace(version, source=dataset_group.source,
-                                  cost_so_far_usd=dataset_group.ingestion_usd + training_usd)
+                                  cost_so_far_usd=dataset_group.ingestion_usd + training_usd,
+                                  estimated_run_usd=dataset_group.estimated_run_usd, usage=billed.to_dict())
     return dg.MaterializeResult(value=version, metadata={
         "solution_arn": version.solution_arn,
         "solution_version_arn": version.solution_version_arn,
@@ -127,10 +141,10 @@ def solution_version(context: dg.AssetExecutionContext, config: TrainingConfig, 
         # HPO and AutoML multiply what training costs: flagged so nobody pays for them unknowingly.
         "cost_multipliers": ", ".join(f for f, on in (("HPO", config.perform_hpo), ("AutoML", config.perform_auto_ml))
                                       if on) or "none",
-        "training_jobs_budgeted": multiplier,
-        "cost/estimated_training_usd": round(estimate, 4),
+        "training_jobs_paid_for": paid.count,
         "training_hours": version.training_hours,
         "cost/training_usd": round(training_usd, 6),
+        "cost/training": training.lines["training"],
         "tuned_hpo_params": dg.MetadataValue.json(version.tuned_hpo_params or {}),
         "metrics": dg.MetadataValue.json(version.metrics),
         **{f"metric/{name}": float(value) for name, value in version.metrics.items()},
@@ -174,13 +188,6 @@ def solution_version_quality(context: dg.AssetCheckExecutionContext, solution_ve
     })
 
 
-class BatchConfig(dg.Config):
-    num_results: int = Field(25, ge=1, le=MAX_NUM_RESULTS, description="Recommendations per user (max 500).")
-    # No filter by default: the engine ranks a user's own items by their chance to come back, and
-    # excluding purchases cost 8-21 % NDCG@10 on the benchmark shops (README, "Choosing a recipe and a filter").
-    filter_expression: str = Field("", description="Personalize filter expression; empty (the default) for none.")
-
-
 @dg.asset(group_name="personalize", kinds={"personalize"}, pool=PERSONALIZE_POOL, io_manager_key=RUN_OUTPUTS,
           check_specs=[dg.AssetCheckSpec("batch_output_complete", asset="batch_output", blocking=True,
                                          description="every requested user got recommendations and no line failed")],
@@ -201,7 +208,7 @@ def batch_output(context: dg.AssetExecutionContext, config: BatchConfig, solutio
             solution_version_arn=solution_version.solution_version_arn, input_uri=input_uri,
             output_prefix=object_store.uri(names.run_id, "batch-output"), num_results=config.num_results,
             filter_expression=config.filter_expression or None, role_arn=personalize.role_arn,
-            poll=personalize.poll, log=context.log.info,
+            poll=personalize.poll, log=context.log.info, kms_key_arn=personalize.kms_key_arn,
         )
     stats, preview = BatchOutputStats(), []
     with store.open_text_read(job.output_uri) as f:
@@ -209,9 +216,15 @@ def batch_output(context: dg.AssetExecutionContext, config: BatchConfig, solutio
             if len(preview) < 10:
                 preview.append(list(rec))
     complete = stats.error_lines == 0 and stats.users_with_items == users
-    batch_cost = guardrails.prices.batch(stats.recommendations + stats.error_lines)
-    run_cost = solution_version.cost_so_far_usd + batch_cost
-    job = dataclasses.replace(job, users_requested=users, run_cost_usd=run_cost)
+    # The service bills the recommendations it returns; S3 the run's files, for as long as they stay.
+    run_files = sum(store.size(uri) for uri in store.list(object_store.uri(names.run_id)))
+    usage = dataclasses.replace(RunUsage.from_dict(solution_version.usage),
+                                recommendations=stats.recommendations + stats.error_lines,
+                                **_stored(object_store, run_files))
+    month = monthly_cost(guardrails.prices, usage, runs_per_month=guardrails.runs_per_month,
+                         history_growth_per_month=guardrails.history_growth_per_month)
+    this_run = run_cost(guardrails.prices, usage, month_recommendations=usage.recommendations * guardrails.runs_per_month)
+    job = dataclasses.replace(job, users_requested=users, run_cost_usd=this_run.total)
     return dg.MaterializeResult(
         value=job,
         metadata={
@@ -228,10 +241,14 @@ def batch_output(context: dg.AssetExecutionContext, config: BatchConfig, solutio
             "recommendations": stats.recommendations,
             "error_lines": stats.error_lines,
             "reused_earlier_job": job.reused,
-            "cost/batch_usd": round(batch_cost, 6),
-            # What this run cost on AWS prices (on the local backend: what it would have cost).
-            "cost/run_total_usd": round(run_cost, 6),
-            "cost/monthly_projection_usd": round(run_cost * guardrails.runs_per_month, 4),
+            # What this run cost on AWS prices (on the local backend: what it would have cost), next to what
+            # was estimated before its first paid call (expected training hours, every user of the dataset).
+            "cost/batch_usd": round(this_run.batch, 6),
+            "cost/s3_usd": round(this_run.s3, 6),
+            "cost/run_total_usd": round(this_run.total, 6),
+            "cost/estimated_run_usd": round(solution_version.estimated_run_usd, 6),
+            "cost/monthly_projection_usd": round(month.total, 4),
+            "cost/monthly_projection": dg.MetadataValue.md(_cost_md(month)),
             "preview": preview_md(["user_id", "rank", "item_id", "score"], preview),
             "duration_seconds": round(time.monotonic() - started, 2),
         },
@@ -241,3 +258,16 @@ def batch_output(context: dg.AssetExecutionContext, config: BatchConfig, solutio
                       "error_lines": stats.error_lines, "first_errors": "\n".join(stats.first_errors) or "none"},
         )],
     )
+
+
+def _stored(object_store: ObjectStoreResource, run_bytes: int) -> dict:
+    """How long the run's files bill on S3: deleted after the run (a day at most), or kept for the month."""
+    return {"bytes_stored": run_bytes, "days_stored": 30.4 if object_store.keep_run_files else 1.0,
+            # CSVs, batch input and output, each read once by Personalize and once by us
+            "s3_writes": 5, "s3_reads": 10}
+
+
+def _cost_md(cost: Cost) -> str:
+    rows = [f"| {k} | ${getattr(cost, k):.4f} | {cost.lines.get(k, '')} |"
+            for k in ("ingestion", "training", "batch", "s3")]
+    return "\n".join(["| dimension | USD | how |", "|---|---|---|", *rows, f"| **total** | **${cost.total:.4f}** | |"])

@@ -21,10 +21,16 @@ class ScheduleSettings(pydantic.BaseModel):
     sweep_cron: str = env("RECSYS_SWEEP_CRON", default="17 * * * *", description="When the orphan sweep runs")
 
 
-def daily_job(deployment: str) -> dg.UnresolvedAssetJobDefinition:
+def max_runtime_seconds(*, training_hours: float, job_timeout_seconds: float) -> int:
+    """Long enough that the run's own caps act first: the import and the batch job their timeout each, the
+    training its cap, and an hour for exports, write-back and polling in between."""
+    return int(training_hours * 3600 + 2 * job_timeout_seconds + 3600)
+
+
+def daily_job(deployment: str, max_runtime: int) -> dg.UnresolvedAssetJobDefinition:
     return dg.define_asset_job(
         DAILY_JOB, selection=dg.AssetSelection.all(),
-        tags={"dagster/max_runtime": 8 * 3600, DEPLOYMENT_TAG: deployment},
+        tags={"dagster/max_runtime": max_runtime, DEPLOYMENT_TAG: deployment},
         description="Export, import, train, batch-recommend and write back, once; one run per deployment at a time.",
     )
 
@@ -42,8 +48,9 @@ def orphan_sweep_schedule(settings: ScheduleSettings) -> dg.ScheduleDefinition:
         name="orphan_sweep_schedule", job=cleanup_job, cron_schedule=settings.sweep_cron,
         execution_timezone=settings.timezone, run_config=cleanup_run_config(sweep=True),
         default_status=dg.DefaultScheduleStatus.RUNNING,
-        description="Deletes this deployment's Personalize resources older than RECSYS_ORPHAN_MAX_AGE_HOURS "
-                    "(what a crash or a missed sensor left behind), never those of runs still going.",
+        description="Deletes what finished runs of this instance left (Personalize resources of this deployment, "
+                    "and files) at once, and this deployment's resources older than RECSYS_ORPHAN_MAX_AGE_HOURS "
+                    "(runs this instance doesn't know); never those of runs still going.",
     )
 
 

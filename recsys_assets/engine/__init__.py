@@ -17,7 +17,7 @@ objects are read and written through ``recsys_assets.storage``. The engine impor
 project.
 """
 
-__all__ = ["local_client"]
+__all__ = ["local_client", "solution_config_problem"]
 
 
 def __getattr__(name: str):
@@ -26,4 +26,8 @@ def __getattr__(name: str):
         from recsys_assets.engine.transport import local_client
 
         return local_client
+    if name == "solution_config_problem":
+        from recsys_assets.engine.recipes.catalogue import solution_config_problem
+
+        return solution_config_problem
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from typing import Mapping
 
+import boto3
+from botocore.exceptions import ProfileNotFound
 from dagster_aws.s3 import S3Resource
 
 from recsys_assets.resources.app_db import AppDatabaseResource
@@ -41,6 +43,20 @@ BACKEND_ENV = "RECSYS_BACKEND"
 BACKENDS = ("local", "aws")
 
 
+def aws_region(environ: Mapping[str, str]) -> str:
+    """The region variables, else the AWS profile's region (AWS_PROFILE, ~/.aws/config), as boto3 reads them."""
+    region = setting(Region, environ, default=None)
+    if region is None:
+        try:
+            region = boto3.session.Session(profile_name=environ.get("AWS_PROFILE") or None).region_name
+        except ProfileNotFound as e:
+            raise SettingsError(f"AWS_PROFILE: {e}") from None
+    if not region:
+        raise SettingsError("no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION, RECSYS_AWS_REGION), or a region "
+                            "in your AWS profile")
+    return region
+
+
 def build_resources(environ: Mapping[str, str] | None = None, *, runs_per_month: float | None = None) -> dict:
     """The resources of the backend the environment selects; ``runs_per_month`` is the daily schedule's
     cadence, for the cost projection."""
@@ -52,9 +68,10 @@ def build_resources(environ: Mapping[str, str] | None = None, *, runs_per_month:
         object_store = from_environment(LocalObjectStoreResource, environ)
         personalize = from_environment(LocalPersonalizeResource, environ, object_store=object_store)
     else:
-        s3 = S3Resource(region_name=setting(Region, environ))
+        region = aws_region(environ)
+        s3 = S3Resource(region_name=region)
         object_store = from_environment(S3ObjectStoreResource, environ, s3=s3)
-        personalize = from_environment(AwsPersonalizeResource, environ, object_store=object_store)
+        personalize = from_environment(AwsPersonalizeResource, environ, object_store=object_store, region_name=region)
     return {
         "app_db": from_environment(AppDatabaseResource, environ),
         "object_store": object_store,

@@ -29,7 +29,8 @@ def env(*variables: str, description: str, secret: bool = False, **field_options
 # Shared by every local implementation: where the local backend keeps its files.
 LocalRoot = Annotated[str, env("RECSYS_LOCAL_ROOT", default=".recsys",
                                description="Local engine state, local S3 directory and demo database")]
-Region = Annotated[str, env("RECSYS_AWS_REGION", "AWS_REGION", default="us-east-1",
+# On the aws backend, unset means the AWS profile's region, as every boto3 tool reads it.
+Region = Annotated[str, env("RECSYS_AWS_REGION", "AWS_REGION", "AWS_DEFAULT_REGION", default="us-east-1",
                             description="The AWS region of Personalize (and of its bucket)")]
 
 
@@ -74,12 +75,18 @@ def from_environment(model: type[T], environ: Mapping[str, str] | None = None, *
         raise SettingsError(f"{model.__name__}: {'; '.join(problems)}") from None
 
 
-def setting(annotated, environ: Mapping[str, str] | None = None):
-    """The value of a shared setting type (``LocalRoot``, ``Region``) on its own, for wiring resources."""
+_DECLARED = object()
+
+
+def setting(annotated, environ: Mapping[str, str] | None = None, default=_DECLARED):
+    """The value of a shared setting type (``LocalRoot``, ``Region``) on its own, for wiring resources;
+    ``default`` replaces the declared one when no variable is set."""
     environ = os.environ if environ is None else environ
     info = get_args(annotated)[1]
     variable = _first_set(info.json_schema_extra["env"], environ)
-    return environ[variable].strip() if variable else info.default
+    if variable:
+        return environ[variable].strip()
+    return info.default if default is _DECLARED else default
 
 
 def _first_set(variables: list[str], environ: Mapping[str, str]) -> str | None:

@@ -20,12 +20,19 @@ class ObjectStoreResource(dg.ConfigurableResource):
 
     bucket: Bucket
     prefix: str = env("RECSYS_S3_PREFIX", default="recsys", description="Key prefix of every file a run writes")
+    keep_run_files: bool = env("RECSYS_KEEP_RUN_FILES", default=False,
+                               description="Keep each run's files (CSV exports of personal data, batch input and "
+                                           "output) after the run; by default its cleanup deletes them")
 
     def get_store(self) -> ObjectStore:
         raise NotImplementedError
 
     def uri(self, *parts: str) -> str:
         return join_uri(self.bucket, "/".join([self.prefix.strip("/"), *parts]))
+
+    def run_folder(self, run_id: str) -> str:
+        """``s3://bucket/<prefix>/<run id>/``: the files of that run (and only of it), as ``uri`` places them."""
+        return self.uri(run_id, "")
 
 
 class LocalObjectStoreResource(ObjectStoreResource):

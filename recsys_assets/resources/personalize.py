@@ -13,11 +13,12 @@ import dagster as dg
 from botocore.config import Config
 from pydantic import Field
 
-from recsys_assets.engine import local_client
+from recsys_assets.engine import local_client, solution_config_problem
+from recsys_assets.personalize_rules.recipes import DOCUMENTED_HYPERPARAMETERS, recipe_name
 from recsys_assets.resources.environment import LocalRoot, Region, env
 from recsys_assets.resources.object_store import ObjectStoreResource, S3ObjectStoreResource
 from recsys_assets.workflow.polling import PollSettings
-from recsys_assets.workflow.preflight import preflight_problems
+from recsys_assets.workflow.preflight import Preflight, run_preflight
 
 RoleArn = Annotated[str, env("RECSYS_PERSONALIZE_ROLE_ARN",
                              description="The IAM role Personalize assumes to read and write the bucket")]
@@ -38,7 +39,14 @@ class PersonalizeResource(dg.ConfigurableResource):
     region_name: Region
     poll_interval_seconds: PollInterval = 30.0
     poll_max_interval_seconds: PollMaxInterval = 300.0
-    timeout_seconds: float = Field(6 * 3600.0, description="Longest wait for an import or batch job")
+    # Training has its own cap (the guardrails' max_training_hours); these bound every other wait.
+    timeout_seconds: float = Field(6 * 3600.0, description="Longest wait for an import or batch job (training: "
+                                                           "RECSYS_MAX_TRAINING_HOURS)")
+    resource_timeout_seconds: float = Field(1800.0, description="Longest wait for a dataset group, dataset, "
+                                                                "solution or filter to turn ACTIVE, or to be deleted")
+    kms_key_arn: str | None = env("RECSYS_KMS_KEY_ARN", default=None,
+                                  description="KMS key that encrypts the dataset group and the batch files "
+                                              "(optional; the role must be allowed to use it)")
     # botocore's retry budget.
     max_attempts: int = 10
     # Where imports are read from and batch output is written.
@@ -47,13 +55,19 @@ class PersonalizeResource(dg.ConfigurableResource):
     def get_client(self):
         raise NotImplementedError
 
-    def preflight(self) -> list[str]:
-        """Problems that would make a paid call fail, one sentence each; none on the local backend."""
-        return []
+    def preflight(self) -> Preflight:
+        """Problems that would make a paid call fail and what could not be verified; empty on the local backend."""
+        return Preflight()
+
+    def solution_config_problem(self, recipe_arn: str, solution_config: dict | None, *,
+                                perform_hpo: bool) -> str | None:
+        """Why this backend would refuse to train the recipe with these hyperparameters (None: it would not)."""
+        raise NotImplementedError
 
     @property
     def poll(self) -> PollSettings:
-        return PollSettings(self.poll_interval_seconds, self.poll_max_interval_seconds, self.timeout_seconds)
+        return PollSettings(self.poll_interval_seconds, self.poll_max_interval_seconds,
+                            resource_timeout=self.resource_timeout_seconds, job_timeout=self.timeout_seconds)
 
 
 class LocalPersonalizeResource(PersonalizeResource):
@@ -72,6 +86,10 @@ class LocalPersonalizeResource(PersonalizeResource):
                             region=self.region_name, transition_seconds=self.local_transition_seconds,
                             max_attempts=self.max_attempts)
 
+    def solution_config_problem(self, recipe_arn, solution_config, *, perform_hpo):
+        # The engine's own hyperparameters (an extension) are valid here.
+        return solution_config_problem(recipe_arn, solution_config, perform_hpo=perform_hpo)
+
 
 class AwsPersonalizeResource(PersonalizeResource):
     """Amazon Personalize itself; credentials come from the usual boto3 chain."""
@@ -81,14 +99,31 @@ class AwsPersonalizeResource(PersonalizeResource):
     profile_name: str | None = None
 
     def get_client(self):
-        # The adaptive retry mode also rate-limits itself under throttling.
+        # "standard" is AWS's recommended mode (https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html):
+        # "adaptive" is experimental and only helps a client that is itself the source of throttling, which a
+        # pipeline polling every 30 s or more is not.
         return boto3.session.Session(profile_name=self.profile_name).client(
             "personalize", region_name=self.region_name, endpoint_url=self.endpoint_url,
-            config=Config(retries={"mode": "adaptive", "max_attempts": self.max_attempts}),
+            config=Config(retries={"mode": "standard", "max_attempts": self.max_attempts}),
         )
 
-    def preflight(self) -> list[str]:
+    def solution_config_problem(self, recipe_arn, solution_config, *, perform_hpo):
+        # The service knows only its documented hyperparameters; their ranges are the engine's, which pins
+        # them to the documentation.
+        documented = DOCUMENTED_HYPERPARAMETERS.get(recipe_name(recipe_arn) or "", ())
+        return solution_config_problem(recipe_arn, solution_config, perform_hpo=perform_hpo, only=documented)
+
+    def preflight(self) -> Preflight:
         if not isinstance(self.object_store, S3ObjectStoreResource):
-            return ["the aws backend reads and writes S3: its object store must be an S3ObjectStoreResource"]
-        return preflight_problems(self.object_store.s3.get_client(), bucket=self.object_store.bucket,
-                                  region=self.region_name, role_arn=self.role_arn)
+            return Preflight(["the aws backend reads and writes S3: its object store must be an "
+                              "S3ObjectStoreResource"])
+        s3 = self.object_store.s3
+        # IAM and KMS ask as the same identity as the S3 client (its profile and keys); not at its endpoint_url,
+        # which is S3's (MinIO, LocalStack): IAM is global, KMS is Personalize's region.
+        session = boto3.session.Session(profile_name=s3.profile_name or self.profile_name)
+        keys = {"aws_access_key_id": s3.aws_access_key_id, "aws_secret_access_key": s3.aws_secret_access_key,
+                "aws_session_token": s3.aws_session_token}
+        return run_preflight(s3.get_client(), session.client("iam", **keys),
+                             session.client("kms", region_name=self.region_name, **keys),
+                             bucket=self.object_store.bucket, prefix=self.object_store.prefix,
+                             region=self.region_name, role_arn=self.role_arn)

@@ -7,13 +7,14 @@ same names: whatever the first attempt created (and paid for) is found and reuse
 from __future__ import annotations
 
 import json
+import time
 from typing import Callable
 
 from botocore.exceptions import ClientError
 
 from recsys_assets.workflow import resource_types as rt
 from recsys_assets.workflow.naming import RunNames
-from recsys_assets.workflow.polling import FAILED
+from recsys_assets.workflow.polling import FAILED, PollSettings, sleeps
 
 
 class CannotAdopt(Exception):
@@ -25,16 +26,23 @@ def tags_of(client, arn: str) -> dict[str, str]:
 
 
 def ensure(client, rtype: rt.ResourceType, names: RunNames, name: str, create: Callable[[], str],
-           log: Callable[[str], None], **list_filters) -> str:
-    """The ARN of our resource called ``name``: adopted if it exists (and is ours), created otherwise."""
-    found = rtype.find(client, name, **list_filters)
+           log: Callable[[str], None], *, fresh: bool = False, quota_wait: PollSettings | None = None,
+           **list_filters) -> str:
+    """The ARN of our resource called ``name``: adopted if it exists (and is ours), created otherwise.
+
+    ``fresh``: the name is new to this attempt (jobs), so only a create that botocore retried after a
+    timeout can find it taken, by the very resource it created (and bills): adopted, not failed.
+    ``quota_wait``: a create refused by a region quota (LimitExceededException: other deployments hold the
+    slots) waits for a free slot, up to the job timeout, instead of failing the run.
+    """
+    found = None if fresh else rtype.find(client, name, **list_filters)
     if found is None:
         try:
-            arn = create()
+            arn = _create(create, quota_wait, log, f"{rtype.noun} {name}")
             log(f"created {arn}")
             return arn
         except ClientError as e:
-            # Another attempt created it between our describe and create: adopt theirs below.
+            # Another attempt (or botocore's retry) created it between our describe and create: adopt it.
             if rt.error_code(e) != "ResourceAlreadyExistsException":
                 raise
             found = rtype.find(client, name, **list_filters)
@@ -48,6 +56,23 @@ def ensure(client, rtype: rt.ResourceType, names: RunNames, name: str, create: C
         raise CannotAdopt(f"{arn} of an earlier attempt is {found['status']}; it will be removed by the cleanup")
     log(f"adopting {arn} ({found.get('status')}) from an earlier attempt of this run")
     return arn
+
+
+def _create(create: Callable[[], str], quota_wait: PollSettings | None, log: Callable[[str], None], what: str) -> str:
+    if quota_wait is None:
+        return create()
+    start = time.monotonic()
+    for pause in sleeps(quota_wait):
+        try:
+            return create()
+        except ClientError as e:
+            elapsed = time.monotonic() - start
+            if rt.error_code(e) != "LimitExceededException" or elapsed > quota_wait.job_timeout:
+                raise
+            log(f"{what}: the region's quota is full ({e.response['Error'].get('Message', '')}); "
+                f"waiting for a free slot, {elapsed:.0f}s so far")
+            time.sleep(pause)
+    raise AssertionError("unreachable")
 
 
 def ensure_schema(client, name: str, schema_json: str, log: Callable[[str], None]) -> str:

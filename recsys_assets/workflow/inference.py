@@ -28,8 +28,9 @@ def output_uri(input_uri: str, output_prefix: str) -> str:
 
 
 def run_batch_job(client, names: RunNames, *, dataset_group_arn: str, solution_version_arn: str,
-                        input_uri: str, output_prefix: str, num_results: int, filter_expression: str | None,
-                        role_arn: str, poll: PollSettings, log: Callable[[str], None]) -> BatchOutputRef:
+                  input_uri: str, output_prefix: str, num_results: int, filter_expression: str | None,
+                  role_arn: str, poll: PollSettings, log: Callable[[str], None],
+                  kms_key_arn: str | None = None) -> BatchOutputRef:
     """Filter (if any) and batch inference job; a matching job of an earlier attempt is reused."""
     if not 1 <= num_results <= MAX_NUM_RESULTS:
         raise ValueError(f"num_results must be between 1 and {MAX_NUM_RESULTS}, not {num_results}")
@@ -53,15 +54,18 @@ def run_batch_job(client, names: RunNames, *, dataset_group_arn: str, solution_v
         job_arn = earlier["batchInferenceJobArn"]
         log(f"reusing batch inference job {job_arn} ({earlier['status']})")
     else:
+        encryption = {"kmsKeyArn": kms_key_arn} if kms_key_arn else {}
         params = {
             "jobName": names.job("batch"), "solutionVersionArn": solution_version_arn, "numResults": num_results,
-            "jobInput": {"s3DataSource": {"path": input_uri}},
-            "jobOutput": {"s3DataDestination": {"path": output_path}},
+            "jobInput": {"s3DataSource": {"path": input_uri, **encryption}},
+            "jobOutput": {"s3DataDestination": {"path": output_path, **encryption}},
             "roleArn": role_arn, "tags": names.tags,
         }
         if filter_arn:
             params["filterArn"] = filter_arn
-        job_arn = client.create_batch_inference_job(**params)["batchInferenceJobArn"]
+        job_arn = ensure(client, rt.BATCH_INFERENCE_JOB, names, params["jobName"],
+                         lambda: client.create_batch_inference_job(**params)["batchInferenceJobArn"],
+                         log, fresh=True, quota_wait=poll, solutionVersionArn=solution_version_arn)
     job = wait_for_status(client, rt.BATCH_INFERENCE_JOB, job_arn, poll, log)
     return BatchOutputRef(output_uri=output_uri(input_uri, output_prefix), input_uri=input_uri,
                           batch_inference_job_arn=job_arn, solution_version_arn=solution_version_arn,

@@ -16,7 +16,10 @@ FAILED = ("CREATE FAILED", "CREATE STOPPED")
 # botocore retries these itself, within a retry quota a long storm can drain; a poll then simply
 # waits for its next turn instead of failing a run that is otherwise fine.
 THROTTLING = ("ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded", "Throttling")
-IN_FLIGHT = ("CREATE PENDING", "CREATE IN_PROGRESS", "CREATE STOPPING")
+# Still being created, in every spelling in use: batch inference jobs are documented as PENDING | IN PROGRESS
+# but the service answers CREATE PENDING | CREATE IN_PROGRESS [personalize-api.md §1.2; botocore's
+# BatchInferenceJob.status]; IN_PROGRESS is the underscore form other statuses use.
+IN_FLIGHT = ("PENDING", "IN PROGRESS", "IN_PROGRESS", "CREATE PENDING", "CREATE IN_PROGRESS", "CREATE STOPPING")
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,7 @@ class WaitTimeout(Exception):
         self.arn, self.status = arn, status
 
 
-def _sleeps(poll: PollSettings):
+def sleeps(poll: PollSettings):
     """Exponential back-off with jitter, capped; so a day-long wait costs few describe calls."""
     delay = poll.interval
     while True:
@@ -65,7 +68,7 @@ def wait_for_status(client, rtype: ResourceType, arn: str, poll: PollSettings, l
     Every poll is logged with status and elapsed time, so a user watching the run sees it move.
     """
     start, timeout = time.monotonic(), poll.timeout(rtype)
-    for pause in _sleeps(poll):
+    for pause in sleeps(poll):
         elapsed = time.monotonic() - start
         try:
             res = rtype.describe(client, arn)
@@ -90,7 +93,7 @@ def wait_for_status(client, rtype: ResourceType, arn: str, poll: PollSettings, l
 def wait_until_deleted(client, rtype: ResourceType, arn: str, poll: PollSettings, log: Callable[[str], None]) -> None:
     """Poll until describe raises ResourceNotFoundException: only then is a delete done."""
     start = time.monotonic()
-    for pause in _sleeps(poll):
+    for pause in sleeps(poll):
         elapsed = time.monotonic() - start
         try:
             status = rtype.describe(client, arn).get("status")

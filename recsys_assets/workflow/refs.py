@@ -34,6 +34,8 @@ class DatasetGroupRef:
     bytes_ingested: int = 0
     source: str = ""  # the app database the data came from
     ingestion_usd: float = 0.0
+    estimated_run_usd: float = 0.0  # before the first paid call
+    usage: dict | None = None  # workflow.cost.RunUsage, as estimated
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,8 @@ class SolutionVersionRef:
     tuned_hpo_params: dict | None = None
     source: str = ""
     cost_so_far_usd: float = 0.0  # ingestion and training
+    estimated_run_usd: float = 0.0
+    usage: dict | None = None  # workflow.cost.RunUsage, with the training as billed
 
 
 @dataclass(frozen=True)

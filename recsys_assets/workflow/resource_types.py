@@ -24,27 +24,41 @@ class ResourceType:
         paginator = client.get_paginator(f"list_{self.noun}s")
         return [item for page in paginator.paginate(**filters) for item in page[self.list_key]]
 
-    def find(self, client, name: str, name_key: str = "name", **filters) -> dict | None:
-        """The summary of the resource with this name, if it exists (names are unique per type)."""
-        return next((r for r in self.list(client, **filters) if r.get(name_key) == name), None)
+    name_key: str = "name"  # what the summaries call the name (jobs: jobName)
+    # https://docs.aws.amazon.com/personalize/latest/dg/tagging-resources.html lists what takes tags; schemas and
+    # metric attributions do not (their create takes none, and ListTagsForResource does not answer for them).
+    taggable: bool = True
+
+    def find(self, client, name: str, **filters) -> dict | None:
+        """The summary of the resource with this name, if it exists (names are unique per type).
+
+        Solution version summaries carry no name: each one is described until it is found."""
+        for summary in self.list(client, **filters):
+            if self.name_key in summary:
+                if summary[self.name_key] == name:
+                    return summary
+            elif self.describe(client, summary[self.arn_key]).get(self.name_key) == name:
+                return summary
+        return None
 
 
-def _t(noun: str, wrapper: str, list_key: str | None = None) -> ResourceType:
-    return ResourceType(noun, f"{wrapper}Arn", wrapper, list_key or f"{wrapper}s")
+def _t(noun: str, wrapper: str, list_key: str | None = None, name_key: str = "name",
+       taggable: bool = True) -> ResourceType:
+    return ResourceType(noun, f"{wrapper}Arn", wrapper, list_key or f"{wrapper}s", name_key, taggable)
 
 
 DATASET_GROUP = _t("dataset_group", "datasetGroup")
-SCHEMA = _t("schema", "schema")
+SCHEMA = _t("schema", "schema", taggable=False)
 DATASET = _t("dataset", "dataset")
-DATASET_IMPORT_JOB = _t("dataset_import_job", "datasetImportJob")
+DATASET_IMPORT_JOB = _t("dataset_import_job", "datasetImportJob", name_key="jobName")
 SOLUTION = _t("solution", "solution")
 SOLUTION_VERSION = _t("solution_version", "solutionVersion")
 CAMPAIGN = _t("campaign", "campaign")
 EVENT_TRACKER = _t("event_tracker", "eventTracker")
 FILTER = _t("filter", "filter", "Filters")  # the one list key the service capitalises
-BATCH_INFERENCE_JOB = _t("batch_inference_job", "batchInferenceJob")
+BATCH_INFERENCE_JOB = _t("batch_inference_job", "batchInferenceJob", name_key="jobName")
 RECOMMENDER = _t("recommender", "recommender")
-METRIC_ATTRIBUTION = _t("metric_attribution", "metricAttribution")
+METRIC_ATTRIBUTION = _t("metric_attribution", "metricAttribution", taggable=False)
 
 
 def error_code(e: ClientError) -> str:

@@ -9,6 +9,7 @@ from recsys_assets.workflow.ensure import ensure, find_reusable
 from recsys_assets.workflow.naming import RunNames
 from recsys_assets.workflow.polling import PollSettings, WaitTimeout, wait_for_status
 from recsys_assets.workflow.refs import SolutionVersionRef
+from recsys_assets.workflow.teardown import stop_training
 
 DEFAULT_RECIPE_ARN = "arn:aws:personalize:::recipe/aws-user-personalization-v2"
 
@@ -27,15 +28,18 @@ def train_solution_version(client, names: RunNames, *, dataset_group_arn: str, r
     and raises TrainingTooLong.
     """
     params = {
-        "datasetGroupArn": dataset_group_arn, "performHPO": perform_hpo,
+        "datasetGroupArn": dataset_group_arn,
         # Personalize otherwise retrains by itself every 7 days, billing hours nobody asked for.
         "performAutoTraining": False,
         "tags": names.tags,
     }
     if perform_auto_ml:
-        params["performAutoML"] = True  # the service searches recipes itself; recipeArn must be omitted
+        # The service searches recipes itself: recipeArn must be omitted, and performHPO "is always true
+        # and you should not set it to false" (CreateSolution, botocore's model).
+        params["performAutoML"] = True
     else:
         params["recipeArn"] = recipe_arn
+        params["performHPO"] = perform_hpo
     if event_type:
         params["eventType"] = event_type
     if solution_config:
@@ -51,12 +55,18 @@ def train_solution_version(client, names: RunNames, *, dataset_group_arn: str, r
         version_arn = earlier["solutionVersionArn"]
         log(f"reusing solution version {version_arn} ({earlier['status']}) instead of training again")
     else:
-        version_arn = client.create_solution_version(solutionArn=solution_arn, trainingMode="FULL",
-                                                     tags=names.tags)["solutionVersionArn"]
+        # Named once per attempt: botocore's retry of a create that timed out resends the same name, and the
+        # service's ResourceAlreadyExistsException then adopts the version instead of training it twice.
+        version_name = names.job("train")
+        version_arn = ensure(client, rt.SOLUTION_VERSION, names, version_name,
+                             lambda: client.create_solution_version(
+                                 name=version_name, solutionArn=solution_arn, trainingMode="FULL",
+                                 tags=names.tags)["solutionVersionArn"],
+                             log, fresh=True, solutionArn=solution_arn)
     try:
         version = wait_for_status(client, rt.SOLUTION_VERSION, version_arn, poll, log)
     except WaitTimeout as e:
-        client.stop_solution_version_creation(solutionVersionArn=version_arn)
+        stop_training(client, version_arn, log)
         raise TrainingTooLong(f"training {version_arn} passed the maximum of {poll.training_timeout / 3600:g} h "
                               f"({e.status}); it was stopped so it bills no further") from e
     metrics = client.get_solution_metrics(solutionVersionArn=version_arn)["metrics"]

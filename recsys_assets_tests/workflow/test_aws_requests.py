@@ -2,11 +2,11 @@
 
 from datetime import datetime, timezone
 
-import boto3
 import pytest
-from botocore.stub import ANY, Stubber
+from botocore.stub import ANY
 
 from recsys_assets.resources import AwsPersonalizeResource, LocalObjectStoreResource
+from recsys_assets.storage import S3ObjectStore
 from recsys_assets.workflow.datasets import build_dataset_group
 from recsys_assets.workflow.inference import run_batch_job
 from recsys_assets.workflow.naming import RunNames
@@ -25,14 +25,8 @@ GROUP = f"{PREFIX}dataset-group/shop-0f3c9a2e"
 
 
 @pytest.fixture
-def client(monkeypatch):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    client = boto3.session.Session().client("personalize", region_name="eu-west-1")
-    with Stubber(client) as stub:
-        client.stub = stub
-        yield client
-        stub.assert_no_pending_responses()
+def client(stubbed):
+    return stubbed("personalize")
 
 
 def _sent_job_names(client) -> list[str]:
@@ -42,13 +36,13 @@ def _sent_job_names(client) -> list[str]:
     return names
 
 
-def test_aws_client_uses_adaptive_retries(monkeypatch):
+def test_aws_client_uses_standard_retries(monkeypatch):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     resource = AwsPersonalizeResource(role_arn=ROLE, region_name="eu-west-1", max_attempts=7,
                                    object_store=LocalObjectStoreResource(bucket="b"))
     config = resource.get_client().meta.config
-    assert config.retries == {"mode": "adaptive", "total_max_attempts": 8} and config.region_name == "eu-west-1"
+    assert config.retries == {"mode": "standard", "total_max_attempts": 8} and config.region_name == "eu-west-1"
 
 
 def test_dataset_group_requests(client):
@@ -95,7 +89,7 @@ def test_training_requests_turn_automatic_training_off(client):
     stub.add_response("describe_solution", {"solution": {"status": "ACTIVE"}}, {"solutionArn": solution})
     stub.add_response("list_solution_versions", {"solutionVersions": []}, {"solutionArn": solution})
     stub.add_response("create_solution_version", {"solutionVersionArn": version},
-                      {"solutionArn": solution, "trainingMode": "FULL", "tags": TAGS})
+                      {"name": ANY, "solutionArn": solution, "trainingMode": "FULL", "tags": TAGS})
     stub.add_response("describe_solution_version", {"solutionVersion": {"status": "ACTIVE", "trainingHours": 0.4}},
                       {"solutionVersionArn": version})
     stub.add_response("get_solution_metrics", {"metrics": {"precision_at_10": 0.05}}, {"solutionVersionArn": version})
@@ -163,3 +157,146 @@ def test_teardown_touches_only_tagged_groups(client):
     stub.add_client_error("describe_dataset_group", "ResourceNotFoundException", expected_params={"datasetGroupArn": mine})
     report = teardown(client, run_scope(client, NAMES), POLL, lambda _: None)
     assert report.deleted == [mine]
+
+
+SOLUTION = f"{PREFIX}solution/shop-0f3c9a2e-1a2b3c4d"
+VERSION = f"{SOLUTION}/abcd1234"
+JOB = f"{PREFIX}batch-inference-job/shop-0f3c9a2e-batch-0a0b0c0d"
+
+
+def _stub_group_with_a_solution(stub, version_status: str) -> None:
+    """The run's group holds one solution of ours, with one version in ``version_status``."""
+    stub.add_response("list_dataset_groups", {"datasetGroups": [
+        {"datasetGroupArn": GROUP, "name": "shop-0f3c9a2e", "creationDateTime": NOW}]}, {})
+    stub.add_response("list_tags_for_resource", {"tags": TAGS}, {"resourceArn": GROUP})
+    stub.add_response("list_schemas", {"schemas": []}, {})
+    stub.add_response("list_solutions", {"solutions": [{"solutionArn": SOLUTION, "name": "shop-0f3c9a2e-1a2b3c4d"}]},
+                      {"datasetGroupArn": GROUP})
+    stub.add_response("list_tags_for_resource", {"tags": TAGS}, {"resourceArn": SOLUTION})
+    stub.add_response("list_solution_versions", {"solutionVersions": [
+        {"solutionVersionArn": VERSION, "status": version_status}]}, {"solutionArn": SOLUTION})
+    stub.add_response("list_campaigns", {"campaigns": []}, {"solutionArn": SOLUTION})
+    stub.add_response("list_recommenders", {"recommenders": []}, {"datasetGroupArn": GROUP})
+
+
+def _stub_solution_then_group_deleted(stub, *, job_statuses: tuple[str, ...] = (), solution_refusals: int = 0):
+    """The version's batch job (if ``job_statuses``: those it is described in) settles; the solution is deleted
+    (refused ``solution_refusals`` times first), then the empty group."""
+    jobs = [{"batchInferenceJobArn": JOB, "jobName": "shop-0f3c9a2e-batch-0a0b0c0d", "status": status}
+            for status in job_statuses[:1]]
+    stub.add_response("list_batch_inference_jobs", {"batchInferenceJobs": jobs}, {"solutionVersionArn": VERSION})
+    for status in job_statuses:
+        stub.add_response("describe_batch_inference_job", {"batchInferenceJob": {"status": status}},
+                          {"batchInferenceJobArn": JOB})
+    for _ in range(solution_refusals):
+        stub.add_response("describe_solution", {"solution": {"status": "ACTIVE"}}, {"solutionArn": SOLUTION})
+        stub.add_client_error("delete_solution", "ResourceInUseException",
+                              "The latest update of the solution is in progress.",
+                              expected_params={"solutionArn": SOLUTION})
+    stub.add_response("describe_solution", {"solution": {"status": "ACTIVE"}}, {"solutionArn": SOLUTION})
+    stub.add_response("delete_solution", {}, {"solutionArn": SOLUTION})
+    stub.add_client_error("describe_solution", "ResourceNotFoundException", expected_params={"solutionArn": SOLUTION})
+    for op, key in (("list_event_trackers", "eventTrackers"), ("list_metric_attributions", "metricAttributions"),
+                    ("list_filters", "Filters"), ("list_datasets", "datasets")):
+        stub.add_response(op, {key: []}, {"datasetGroupArn": GROUP})
+    stub.add_response("describe_dataset_group", {"datasetGroup": {"status": "ACTIVE"}}, {"datasetGroupArn": GROUP})
+    stub.add_response("delete_dataset_group", {}, {"datasetGroupArn": GROUP})
+    stub.add_client_error("describe_dataset_group", "ResourceNotFoundException",
+                          expected_params={"datasetGroupArn": GROUP})
+
+
+@pytest.mark.parametrize("race", ["ResourceInUseException", "ResourceNotFoundException"])
+def test_a_stop_that_loses_the_race_is_progress(client, race):
+    """Listed training, the version finished (or went) before the stop arrived: teardown settles it and goes on."""
+    stub = client.stub
+    _stub_group_with_a_solution(stub, "CREATE IN_PROGRESS")
+    stub.add_client_error("stop_solution_version_creation", race, f"{VERSION} is not being created",
+                          expected_params={"solutionVersionArn": VERSION})
+    if race == "ResourceInUseException":
+        stub.add_response("describe_solution_version", {"solutionVersion": {"status": "ACTIVE"}},
+                          {"solutionVersionArn": VERSION})
+    else:
+        stub.add_client_error("describe_solution_version", race, expected_params={"solutionVersionArn": VERSION})
+    _stub_solution_then_group_deleted(stub)
+    report = teardown(client, run_scope(client, NAMES), POLL, lambda _: None)
+    assert (report.deleted, report.failed) == ([SOLUTION, GROUP], {})
+
+
+def test_a_version_already_stopping_is_waited_for_not_stopped(client):
+    stub = client.stub
+    _stub_group_with_a_solution(stub, "CREATE STOPPING")  # no stop_solution_version_creation: it would be refused
+    for status in ("CREATE STOPPING", "CREATE STOPPED"):
+        stub.add_response("describe_solution_version", {"solutionVersion": {"status": status}},
+                          {"solutionVersionArn": VERSION})
+    _stub_solution_then_group_deleted(stub)
+    assert teardown(client, run_scope(client, NAMES), POLL, lambda _: None).deleted == [SOLUTION, GROUP]
+
+
+@pytest.mark.parametrize("running", ["PENDING", "IN PROGRESS", "CREATE PENDING", "CREATE IN_PROGRESS"])
+def test_batch_jobs_still_running_in_any_documented_spelling_are_waited_for(client, running):
+    """BatchInferenceJob.status is documented PENDING | IN PROGRESS | ACTIVE | CREATE FAILED, while the service
+    answers CREATE PENDING / CREATE IN_PROGRESS [personalize-api.md §1.2]: each is waited out before deleting."""
+    stub = client.stub
+    _stub_group_with_a_solution(stub, "ACTIVE")
+    _stub_solution_then_group_deleted(stub, job_statuses=(running, running, "ACTIVE"))
+    assert teardown(client, run_scope(client, NAMES), POLL, lambda _: None).deleted == [SOLUTION, GROUP]
+
+
+def test_a_delete_refused_while_settling_is_retried(client):
+    """The solution is ACTIVE but its latest update still runs: DeleteSolution answers ResourceInUse [DG:
+    deleting-resources, "This includes the latestSolutionUpdate status"]; teardown settles and asks again."""
+    stub = client.stub
+    _stub_group_with_a_solution(stub, "ACTIVE")
+    _stub_solution_then_group_deleted(stub, solution_refusals=2)
+    report = teardown(client, run_scope(client, NAMES), POLL, lambda _: None)
+    assert (report.deleted, report.failed) == ([SOLUTION, GROUP], {})
+
+
+@pytest.fixture
+def s3(stubbed):
+    return stubbed("s3")
+
+
+def test_a_runs_files_are_deleted_1000_keys_a_request(s3):
+    keys = [f"recsys/run-1/batch-output/part-{i:04d}.out" for i in range(1001)]
+    s3.stub.add_response("list_objects_v2", {"Contents": [{"Key": k} for k in keys[:1000]], "IsTruncated": True,
+                                             "NextContinuationToken": "page-2"},
+                         {"Bucket": "recs", "Prefix": "recsys/run-1/"})
+    s3.stub.add_response("list_objects_v2", {"Contents": [{"Key": keys[1000]}], "IsTruncated": False},
+                         {"Bucket": "recs", "Prefix": "recsys/run-1/", "ContinuationToken": "page-2"})
+    for batch in (keys[:1000], keys[1000:]):
+        s3.stub.add_response("delete_objects", {"Deleted": [{"Key": k} for k in batch]},
+                             {"Bucket": "recs", "Delete": {"Objects": [{"Key": k} for k in batch], "Quiet": True}})
+    assert S3ObjectStore(s3).delete_prefix("s3://recs/recsys/run-1/") == [f"s3://recs/{k}" for k in keys]
+
+
+def test_keys_s3_did_not_delete_are_an_error(s3):
+    s3.stub.add_response("list_objects_v2", {"Contents": [{"Key": "recsys/run-1/users.csv"}]},
+                         {"Bucket": "recs", "Prefix": "recsys/run-1/"})
+    s3.stub.add_response("delete_objects", {"Errors": [{"Key": "recsys/run-1/users.csv", "Code": "AccessDenied",
+                                                        "Message": "Access Denied"}]}, {
+        "Bucket": "recs", "Delete": {"Objects": [{"Key": "recsys/run-1/users.csv"}], "Quiet": True}})
+    with pytest.raises(OSError, match="AccessDenied"):
+        S3ObjectStore(s3).delete_prefix("s3://recs/recsys/run-1/")
+    with pytest.raises(ValueError, match="folder"):
+        S3ObjectStore(s3).delete_prefix("s3://recs/")  # never a whole bucket
+
+
+def test_a_metric_attribution_in_our_group_is_left_without_asking_for_its_tags(client):
+    """Metric attributions can't be tagged (tagging-resources page): one in our group is someone else's, and
+    ListTagsForResource is not asked about it."""
+    stub, mine = client.stub, GROUP
+    attribution = f"{PREFIX}metric-attribution/theirs"
+    stub.add_response("list_dataset_groups", {"datasetGroups": [
+        {"datasetGroupArn": mine, "name": "shop-0f3c9a2e", "creationDateTime": NOW}]}, {})
+    stub.add_response("list_tags_for_resource", {"tags": TAGS}, {"resourceArn": mine})
+    stub.add_response("list_schemas", {"schemas": []}, {})
+    for op, key in (("list_solutions", "solutions"), ("list_recommenders", "recommenders"),
+                    ("list_event_trackers", "eventTrackers")):
+        stub.add_response(op, {key: []}, {"datasetGroupArn": mine})
+    stub.add_response("list_metric_attributions", {"metricAttributions": [
+        {"metricAttributionArn": attribution, "name": "theirs"}]}, {"datasetGroupArn": mine})
+    stub.add_response("list_filters", {"Filters": []}, {"datasetGroupArn": mine})
+    report = teardown(client, run_scope(client, NAMES), POLL, lambda _: None)
+    assert report.deleted == [] and set(report.kept) == {attribution, mine}
+    assert "can't carry tags" in report.kept[attribution]

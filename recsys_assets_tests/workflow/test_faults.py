@@ -23,6 +23,7 @@ from recsys_assets.workflow.naming import RunNames
 from recsys_assets.workflow.polling import PollSettings, ResourceFailed, wait_for_status
 from recsys_assets.workflow.teardown import run_scope, sweep_scope, teardown
 from recsys_assets.workflow.training import DEFAULT_RECIPE_ARN, TrainingTooLong, train_solution_version
+from recsys_assets_tests.conftest import refuse_deletes
 
 ROLE = "arn:aws:iam::000000000000:role/recsys-local-engine"
 POLL = PollSettings(interval=0.02, max_interval=0.1, resource_timeout=60, job_timeout=120, training_timeout=120)
@@ -232,6 +233,29 @@ def test_dry_run_lists_the_order_and_deletes_nothing(env):
     assert kinds == ["dataset", "dataset", "dataset", "dataset-group", "schema", "schema", "schema"]
     assert report.deleted[3] == group
     assert {label: len(rtype.list(env.client)) for label, rtype in TYPES.items()} == before
+
+
+def test_teardown_goes_on_past_what_it_cannot_delete(env, monkeypatch):
+    """A refused deletion leaves what the service's order needs gone after it (the datasets, the group, their
+    schemas) and nothing else: the rest of that group and every other group still go, and the report says why."""
+    foreign, stuck, fine = env.foreign(), names("a2a2a2a2"), names("a3a3a3a3")
+    stuck_group, fine_group = env.build(stuck).dataset_group_arn, env.build(fine).dataset_group_arn
+    expression = 'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("view")'
+    refused = env.client.create_filter(name=stuck.filter(expression), datasetGroupArn=stuck_group,
+                                       filterExpression=expression, tags=stuck.tags)["filterArn"]
+    tracker = env.client.create_event_tracker(name=f"{stuck.key}-tracker", datasetGroupArn=stuck_group,
+                                              tags=stuck.tags)["eventTrackerArn"]
+    refuse_deletes(monkeypatch, rt.FILTER)
+    report = teardown(env.client, sweep_scope(env.client, DEPLOYMENT, 0, set()), POLL, env.log.append)
+    assert tracker in report.deleted and fine_group in report.deleted
+    left = report.failed_by_type()
+    assert (left["filter"], left["dataset-group"]) == ([refused], [stuck_group])
+    assert len(left["dataset"]) == 3 and len(left["schema"]) == 3 and set(left) == {"filter", "dataset-group",
+                                                                                      "dataset", "schema"}
+    assert "refused" in report.failed[refused] and refused in report.failed[stuck_group]
+    monkeypatch.undo()
+    env.clean_up(stuck)
+    env.assert_only(foreign)
 
 
 class _Raw:

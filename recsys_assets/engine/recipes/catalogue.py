@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from recsys_assets.engine.recipes.hpo import SECTIONS, Param, Relative
+from recsys_assets.engine.recipes.hpo import SECTIONS, HyperparameterError, Param, Relative, build_search
 
 _ARN = "arn:aws:personalize:::"
 BLEND = "ials+ease"
@@ -195,3 +195,17 @@ PARAMS: dict[str, dict[str, Param]] = {
         "item_metadata_hidden_dim": Param(int, "100", 30, 200, tunable=True, used_by=_NONE),
     },
 }
+
+
+def solution_config_problem(recipe_arn: str, solution_config: dict | None, *, perform_hpo: bool,
+                            only: tuple[str, ...] | None = None) -> str | None:
+    """Why this recipe can't train with these hyperparameters (None if it can), before anything is created;
+    ``only`` limits them to the names given (the service's documented ones, for a run on AWS)."""
+    if recipe_arn not in RECIPES:
+        return f"unknown recipe {recipe_arn}"
+    params = {n: p for n, p in PARAMS[recipe_arn].items() if only is None or n in only}
+    try:
+        build_search(params, solution_config, perform_hpo=perform_hpo, seed=0)
+    except HyperparameterError as e:
+        return str(e)
+    return None
