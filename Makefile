@@ -24,11 +24,13 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
-# Instance settings for `make dev` and `make demo`: no telemetry; run monitoring catches dead runs; one
+# Instance settings for `make dev` and `make demo`: no telemetry; run monitoring catches dead runs, and ends
+# runs without a dagster/max_runtime tag (UI launches) after the daily job's own maximum (25 h: the training
+# cap, the import and batch timeouts, an hour; recsys_assets/automation/daily.py); one
 # Personalize step at a time (pool `personalize`) and one daily run per deployment (tag recsys/deployment).
 $(DAGSTER_HOME)/dagster.yaml:
 	mkdir -p $(DAGSTER_HOME)
-	printf '%s\n' 'telemetry:' '  enabled: false' 'run_monitoring:' '  enabled: true' '  max_runtime_seconds: 43200' \
+	printf '%s\n' 'telemetry:' '  enabled: false' 'run_monitoring:' '  enabled: true' '  max_runtime_seconds: 90000' \
 		'concurrency:' '  pools:' '    default_limit: 1' '  runs:' '    tag_concurrency_limits:' \
 		'      - key: recsys/deployment' '        value: {applyLimitPerUniqueValue: true}' '        limit: 1' > $@
 

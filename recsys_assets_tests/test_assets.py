@@ -110,7 +110,7 @@ def test_subset_run_refuses_torn_down_upstream(local_resources):
                                 instance=instance, raise_on_error=False)
     assert not second.success
     failure = next(e for e in second.all_events if e.event_type_value == "STEP_FAILURE")
-    assert "dataset_group was not materialized in this run" in str(failure.event_specific_data.error)
+    assert "there is no record of dataset_group from run" in str(failure.event_specific_data.error)
 
 
 @mock_aws

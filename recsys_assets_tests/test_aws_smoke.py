@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.aws, pytest.mark.skipif(os.environ.get("RECSYS_RUN_AWS
                                                   reason="live AWS test: set RECSYS_RUN_AWS_TESTS=1 (costs money)")]
 
 
-def test_whole_graph_on_aws_bills_what_was_estimated_and_leaves_nothing(tmp_path):
+def test_whole_graph_on_aws_bills_what_was_estimated_and_leaves_nothing(tmp_path, monkeypatch):
     from recsys_assets.assets import ALL_ASSETS, ALL_CHECKS
     from recsys_assets.automation import cleanup_job, cleanup_run_config
     from recsys_assets.resources import build_resources
@@ -26,8 +26,11 @@ def test_whole_graph_on_aws_bills_what_was_estimated_and_leaves_nothing(tmp_path
 
     database_url = f"sqlite:///{tmp_path / 'shop.db'}"
     generate(database_url, users=300, items=200, interactions=6000, seed=7)
-    resources = build_resources({**os.environ, "RECSYS_BACKEND": "aws", "RECSYS_DATABASE_URL": database_url,
-                                 "RECSYS_DEPLOYMENT": "recsys-smoke"})
+    # The database URL is read when the run starts (a secret: an EnvVar, never in the config).
+    for variable, value in {"RECSYS_BACKEND": "aws", "RECSYS_DATABASE_URL": database_url,
+                            "RECSYS_DEPLOYMENT": "recsys-smoke"}.items():
+        monkeypatch.setenv(variable, value)
+    resources = build_resources()
     client = resources["personalize"].get_client()
     with dg.instance_for_test() as instance:
         result = dg.materialize(ALL_ASSETS + ALL_CHECKS, resources=resources, instance=instance,

@@ -1,5 +1,8 @@
 """The code location loads, and the backend is chosen from the environment in one place."""
 
+import re
+from pathlib import Path
+
 import dagster as dg
 import pytest
 
@@ -169,3 +172,12 @@ def test_the_daily_jobs_maximum_runtime_lets_the_training_cap_act_first():
     training_cap = resources["guardrails"].max_training_hours * 3600
     # the import and batch waits come on top of the training, each up to its own timeout
     assert int(tags["dagster/max_runtime"]) >= training_cap + 2 * resources["personalize"].timeout_seconds
+
+
+def test_the_dev_instance_ends_untagged_runs_no_sooner_than_the_daily_job():
+    """UI launches ("Materialize all") carry no dagster/max_runtime tag: the instance's default applies."""
+    from recsys_assets.definitions import defs
+
+    makefile = (Path(__file__).parents[1] / "Makefile").read_text()
+    default = int(re.search(r"max_runtime_seconds: (\d+)", makefile).group(1))
+    assert default >= int(defs.resolve_job_def("daily_recs_job").tags["dagster/max_runtime"])

@@ -38,7 +38,8 @@ class RunOutputsIOManager(dg.ConfigurableIOManager):
             text = self.object_store.get_store().read_bytes(uri)
         except FileNotFoundError:
             raise dg.Failure(
-                f"{asset} was not materialized in this run, so there is nothing of this run to build on: "
-                f"materialize {asset} together with what needs it (or re-execute the run that did).",
-                allow_retries=False) from None
+                f"there is no record of {asset} from run {upstream.run_id}: it was not materialized there, or that "
+                f"run has ended and its cleanup deleted its files and Personalize resources (RECSYS_KEEP_RUN_FILES "
+                f"keeps the files, not the resources). Materialize {asset} together with what needs it: launch a "
+                f"new run.", allow_retries=False) from None
         return refs.loads(text.decode())

@@ -1,7 +1,7 @@
 """Ordered, idempotent teardown of what we own on Personalize, and nothing else.
 
 Order is the service's [personalize-api.md §1.5]: campaigns and recommenders -> in-flight solution
-versions stopped -> solutions -> event trackers -> metric attributions -> filters -> datasets (after
+versions stopped -> solutions -> event trackers -> filters -> datasets (after
 in-flight imports and batch jobs settle) -> dataset group -> schemas. Each stage waits until describe
 raises ResourceNotFoundException before the next begins.
 
@@ -259,8 +259,8 @@ def teardown(client, scope: Scope, poll: PollSettings, log: Callable[[str], None
         left += block(solutions, left) if left else delete_all(rt.SOLUTION, solutions)
         left += delete_all(rt.EVENT_TRACKER,
                            ours(rt.EVENT_TRACKER, rt.EVENT_TRACKER.list(client, datasetGroupArn=group)))
-        left += delete_all(rt.METRIC_ATTRIBUTION,
-                           ours(rt.METRIC_ATTRIBUTION, rt.METRIC_ATTRIBUTION.list(client, datasetGroupArn=group)))
+        # Never ours (untaggable, and the pipeline creates none): listed only so the group is left if one is there.
+        ours(rt.METRIC_ATTRIBUTION, rt.METRIC_ATTRIBUTION.list(client, datasetGroupArn=group))
         filters = ours(rt.FILTER, rt.FILTER.list(client, datasetGroupArn=group))
         left += block(filters, busy_jobs) if busy_jobs else delete_all(rt.FILTER, filters)
         left += busy_jobs
