@@ -3,7 +3,7 @@
 The cleanup is requested by the real end-of-run sensors (success or failure), evaluated on the
 finished run, so the demo exercises the same path as `dagster dev` does. Exits
 non-zero if the run failed, a user got no recommendations, or any Personalize resource of this
-deployment is left (others are never touched).
+deployment or any file of the run is left (others are never touched).
 """
 
 import sys
@@ -79,10 +79,16 @@ def main() -> int:
         meta = result.asset_materializations_for_node("solution_version")[0].metadata
         for name in ("precision_at_10", "normalized_discounted_cumulative_gain_at_10", "coverage"):
             print(f"  {name}: {meta[f'metric/{name}'].value:.4f}")
+        cost = {k: v.value for k, v in result.asset_materializations_for_node("batch_output")[0].metadata.items()}
+        print(f"on AWS at list prices this run would cost ${cost['cost/run_total_usd']:.2f} (estimated before its "
+              f"first paid call: ${cost['cost/estimated_run_usd']:.2f}); a month of daily runs "
+              f"${cost['cost/monthly_projection_usd']:.2f}, nearly all of it the batch job (README, Cost control)")
+    object_store = defs.resources["object_store"]
+    files = len(object_store.get_store().list(object_store.run_folder(result.run_id)))
     print(f"Personalize resources of deployment {personalize.deployment!r} left: {ours}; "
-          f"other resources in the engine, untouched: {everything - ours}")
+          f"other resources in the engine, untouched: {everything - ours}; the run's files left: {files}")
     print(f"done in {time.monotonic() - started:.0f}s")
-    ok = result.success and cleanup.success and covered == users and ours == 0
+    ok = result.success and cleanup.success and covered == users and ours == 0 and files == 0
     return 0 if ok else 1
 
 
