@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME := $(CURDIR)/.recsys/dagster_home
 
-.PHONY: demo test dev install install-dev bench-db bench-engine clean
+.PHONY: demo test dev screenshots install install-dev bench-db bench-engine clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,8 +51,19 @@ bench-engine: install
 	$(BIN)/python -m bench.engine_quality
 	$(BIN)/python -m bench.engine_speed
 
+# Dagster's own CLI (`dg dev`; `dagster dev` works too). The daily schedule and the orphan sweep start stopped, so
+# an idle dev instance runs nothing by itself: `make dev AUTOMATION=running` starts them as a deployment has them.
+AUTOMATION ?= stopped
 dev: install $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/dagster dev
+	RECSYS_AUTOMATION=$(AUTOMATION) $(BIN)/dg dev
+
+# The README's pictures of the UI, from a real browser run (docs/ui_check.py; Debian: apt-get install chromium).
+screenshots: install $(VENV)/.installed-ui
+	$(BIN)/python docs/ui_check.py
+
+$(VENV)/.installed-ui: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[ui]'
+	touch $@
 
 clean:
 	rm -rf .recsys

@@ -14,7 +14,6 @@ import functools
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import datetime
 from itertools import islice
 from typing import Callable, Iterable, Iterator, Sequence
 
@@ -76,26 +75,31 @@ def scalar(db: sa.Engine, query: str):
 # Write-back.
 
 LONG_COLUMNS = ("user_id", "rank", "item_id", "score", "generated_at", "solution_version_arn")
+# Text IDs: Personalize's are at most 256 characters.
+TEXT_ID = sa.String(256)
 
 
-def recommendations_table(name: str, metadata: sa.MetaData) -> sa.Table:
-    """Long form: one row per (user, rank)."""
+def recommendations_table(name: str, metadata: sa.MetaData, *, user_id: sa.types.TypeEngine = TEXT_ID,
+                          item_id: sa.types.TypeEngine = TEXT_ID) -> sa.Table:
+    """Long form: one row per (user, rank); the IDs of the given types (the app's own, so they join)."""
     return sa.Table(
         name, metadata,
-        sa.Column("user_id", sa.String(256), nullable=False),
+        sa.Column("user_id", user_id, nullable=False),
         sa.Column("rank", sa.Integer, nullable=False),
-        sa.Column("item_id", sa.String(256), nullable=False),
+        sa.Column("item_id", item_id, nullable=False),
         sa.Column("score", sa.Float, nullable=True),
         sa.Column("generated_at", sa.DateTime, nullable=False),
         sa.Column("solution_version_arn", sa.String(256), nullable=True),
     )
 
 
-def recommendations_wide_table(name: str, metadata: sa.MetaData) -> sa.Table:
-    """Wide form: one row per user, the items (and their scores) as JSON arrays in rank order."""
+def recommendations_wide_table(name: str, metadata: sa.MetaData, *,
+                               user_id: sa.types.TypeEngine = TEXT_ID) -> sa.Table:
+    """Wide form: one row per user (of the given type), the items (as strings) and their scores as JSON arrays
+    in rank order."""
     return sa.Table(
         name, metadata,
-        sa.Column("user_id", sa.String(256), nullable=False),
+        sa.Column("user_id", user_id, nullable=False),
         sa.Column("item_ids", sa.Text, nullable=False),
         sa.Column("scores", sa.Text, nullable=False),
         sa.Column("generated_at", sa.DateTime, nullable=False),
@@ -154,7 +158,13 @@ def _stage(db: sa.Engine, load: TableLoad, staging: str) -> int:
     return written
 
 
-_PG_BINARY_TYPES = {str: "text", int: "int4", float: "float8", datetime: "timestamp"}
+# A binary COPY value must have its column's exact type: an integer's width matters (subclasses first).
+_PG_BINARY_TYPES = ((sa.SmallInteger, "int2"), (sa.BigInteger, "int8"), (sa.Integer, "int4"), (sa.Uuid, "uuid"),
+                    (sa.String, "text"), (sa.Float, "float8"), (sa.DateTime, "timestamp"))
+
+
+def _pg_binary_type(column_type: sa.types.TypeEngine) -> str:
+    return next(name for kind, name in _PG_BINARY_TYPES if isinstance(column_type, kind))
 
 
 def _copy_in(conn: sa.Connection, table: sa.Table, rows: Iterable[tuple]) -> int:
@@ -164,7 +174,7 @@ def _copy_in(conn: sa.Connection, table: sa.Table, rows: Iterable[tuple]) -> int
     written = 0
     cursor = conn.connection.driver_connection.cursor()
     with cursor.copy(f"COPY {prep.quote(table.name)} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
-        copy.set_types([_PG_BINARY_TYPES[c.type.python_type] for c in table.columns])
+        copy.set_types([_pg_binary_type(c.type) for c in table.columns])
         for row in rows:
             copy.write_row(row)
             written += 1

@@ -53,7 +53,8 @@ def throwaway_database(kind: str, tmp_dir: Path):
 
 @pytest.fixture(scope="session", params=["sqlite", *SERVERS])
 def database_url(request, tmp_path_factory):
-    """An empty app database of each supported kind (one per session and kind)."""
+    """An empty app database of each supported kind (one per session and kind). A test for some kinds only
+    names them: ``@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)``."""
     with throwaway_database(request.param, tmp_path_factory.mktemp(request.param)) as url:
         yield url
 
@@ -131,3 +132,18 @@ def refuse_deletes(monkeypatch, refused: rt.ResourceType) -> None:
         delete(rtype, client, arn)
 
     monkeypatch.setattr(rt.ResourceType, "delete", refusing)
+
+
+@contextlib.contextmanager
+def engine_dropping(database_url: str, tables) -> sa.Engine:
+    """An engine on ``database_url``; afterwards ``tables`` and their write-back copies (``_staging``,
+    ``_old``) are dropped, so a test on a shared server leaves nothing."""
+    engine = sa.create_engine(database_url)
+    try:
+        yield engine
+    finally:
+        with engine.begin() as conn:
+            for t in tables:
+                for suffix in ("", "_staging", "_old"):
+                    conn.execute(sa.text(f"DROP TABLE IF EXISTS {t}{suffix}"))
+        engine.dispose()

@@ -15,6 +15,7 @@ from recsys_assets.app_database import (
     replace_tables,
     stream_rows,
 )
+from recsys_assets_tests.conftest import engine_dropping
 
 NOW = datetime(2026, 11, 29, 3, 0, 0)
 ARN = "arn:aws:personalize:us-east-1:000000000000:solution/recsys-1a2b3c4d/0123abcd"
@@ -46,13 +47,8 @@ def _read(engine, table, columns="user_id, rank, item_id, score"):
 
 @pytest.fixture
 def engine(database_url):
-    engine = sa.create_engine(database_url)
-    yield engine
-    with engine.begin() as conn:
-        for t in TABLES:
-            for suffix in ("", "_staging", "_old"):
-                conn.execute(sa.text(f"DROP TABLE IF EXISTS {t}{suffix}"))
-    engine.dispose()
+    with engine_dropping(database_url, TABLES) as engine:
+        yield engine
 
 
 def test_replace_creates_then_replaces_whole_table(engine):

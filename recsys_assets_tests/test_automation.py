@@ -2,6 +2,7 @@
 
 import json
 from datetime import datetime, timezone
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -19,6 +20,7 @@ from recsys_assets.automation import (
 )
 from recsys_assets.automation.cleanup import teardown_personalize_resources
 from recsys_assets.automation.sensors import cleanup_after_cancel
+from recsys_assets.resources.environment import from_environment
 from recsys_assets.workflow import resource_types as rt
 from recsys_assets.workflow.naming import RunNames
 from recsys_assets_tests.conftest import refuse_deletes, with_fields
@@ -69,7 +71,10 @@ def _cancel(instance, run_id="c0ffee00-1111-2222-3333-444455556666", job_name="_
 
 def test_cleanup_config_names_the_run():
     assert cleanup_run_config("r1") == {"ops": {"teardown_personalize_resources": {
-        "config": {"run_id": "r1", "sweep": False, "dry_run": False, "delete_run_files": True}}}}
+        "config": {"run_id": "r1", "dry_run": False, "delete_run_files": True}}}}
+    assert cleanup_run_config(sweep=True) == cleanup_run_config()
+    with pytest.raises(ValueError):
+        cleanup_run_config("r1", sweep=True)
 
 
 def test_success_sensor_requests_cleanup_for_the_finished_run():
@@ -195,6 +200,25 @@ def test_orphan_sweep_schedule_requests_a_sweep():
     assert [r.run_config for r in _tick(schedule).run_requests] == [cleanup_run_config(sweep=True)]
 
 
+def test_schedules_start_as_recsys_automation_says_and_the_cleanup_sensors_always_run():
+    """`make dev` sets RECSYS_AUTOMATION=stopped: an idle dev instance neither runs the graph nor sweeps."""
+    for environ, status in (({}, dg.DefaultScheduleStatus.RUNNING),
+                            ({"RECSYS_AUTOMATION": "running"}, dg.DefaultScheduleStatus.RUNNING),
+                            ({"RECSYS_AUTOMATION": "stopped"}, dg.DefaultScheduleStatus.STOPPED)):
+        settings = from_environment(ScheduleSettings, environ)
+        schedules = [daily_schedule(settings, daily_job("recsys", 3600)), orphan_sweep_schedule(settings)]
+        assert [s.default_status for s in schedules] == [status, status]
+        # Started by hand in the UI, a stopped-by-default schedule ticks as usual.
+        assert [len(_tick(s).run_requests) for s in schedules] == [1, 1]
+    for sensor in (cleanup_after_batch_output, cleanup_after_success, cleanup_after_failure, cleanup_after_cancel):
+        assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+
+
+def test_recsys_automation_takes_only_running_or_stopped():
+    with pytest.raises(ValueError, match="RECSYS_AUTOMATION"):
+        from_environment(ScheduleSettings, {"RECSYS_AUTOMATION": "off"})
+
+
 def test_sweep_spares_unfinished_runs_and_dry_run_deletes_nothing(local_resources):
     client = local_resources["personalize"].get_client()
     finished, going = "aaaaaaaa-0000-0000-0000-000000000000", "bbbbbbbb-0000-0000-0000-000000000000"
@@ -209,7 +233,7 @@ def test_sweep_spares_unfinished_runs_and_dry_run_deletes_nothing(local_resource
         instance.add_run(dg.DagsterRun(job_name="daily_recs_job", run_id=going, status=dg.DagsterRunStatus.STARTED))
         dry = cleanup_job.execute_in_process(run_config=cleanup_run_config(sweep=True, dry_run=True),
                                              instance=instance, resources=resources)
-        assert dry.output_for_node("teardown_personalize_resources")["deleted"] == [groups[finished]]
+        assert dry.output_for_node("teardown_personalize_resources")["would_delete"] == [groups[finished]]
         assert len(client.list_dataset_groups()["datasetGroups"]) == 3
         swept = cleanup_job.execute_in_process(run_config=cleanup_run_config(sweep=True), instance=instance,
                                                resources=resources)
@@ -218,15 +242,25 @@ def test_sweep_spares_unfinished_runs_and_dry_run_deletes_nothing(local_resource
     assert left == {groups[going], foreign}
 
 
-def test_cleanup_needs_a_run_or_a_sweep(local_resources):
-    resources = {k: local_resources[k] for k in ("personalize", "guardrails", "object_store")}
-    result = cleanup_job.execute_in_process(run_config=cleanup_run_config(), resources=resources,
-                                            raise_on_error=False)
-    assert not result.success
+def test_the_default_config_sweeps_this_deployment(local_resources):
+    """The Launchpad's default config (no run_id) is the orphan sweep's: what finished runs left, at once."""
+    client = local_resources["personalize"].get_client()
+    finished, going = "aaaaaaaa-0000-0000-0000-000000000000", "bbbbbbbb-0000-0000-0000-000000000000"
+    groups = {run_id: client.create_dataset_group(name=RunNames("recsys", run_id).dataset_group,
+                                                  tags=RunNames("recsys", run_id).tags)["datasetGroupArn"]
+              for run_id in (finished, going)}
+    with dg.instance_for_test() as instance:
+        instance.add_run(dg.DagsterRun(job_name="daily_recs_job", run_id=finished, status=dg.DagsterRunStatus.SUCCESS))
+        instance.add_run(dg.DagsterRun(job_name="daily_recs_job", run_id=going, status=dg.DagsterRunStatus.STARTED))
+        result = cleanup_job.execute_in_process(instance=instance,
+                                                resources={k: local_resources[k] for k in _FIELDS})
+    assert result.success and _op_metadata(result)["mode"] == "sweep"
+    assert result.output_for_node("teardown_personalize_resources")["deleted"] == [groups[finished]]
+    assert {g["datasetGroupArn"] for g in rt.DATASET_GROUP.list(client)} == {groups[going]}
 
 
-USERS_SCHEMA = json.dumps(json.loads(open("schemas/users.json").read()))
 _FIELDS = ("personalize", "guardrails", "object_store")
+USERS_SCHEMA = json.dumps(json.loads(Path("schemas/users.json").read_text()))
 
 
 def _op_metadata(result) -> dict:
@@ -292,6 +326,28 @@ def test_run_files_go_at_the_runs_end_not_at_batch_output(local_resources):
     assert _op_metadata(done)["files_deleted"] == 2
     assert not any(store.exists(uri) for uri in mine) and store.exists(neighbour)
     assert not store.path(object_store.run_folder(result.run_id)).exists()  # the folder went too
+
+
+def test_a_dry_run_says_would_delete_never_deleted(local_resources):
+    """In its logs, its output and its metadata: a dry run deletes nothing, and must not read as if it had."""
+    client = local_resources["personalize"].get_client()
+    names = RunNames("recsys", "d0d0d0d0-0000-0000-0000-000000000000")
+    group = client.create_dataset_group(name=names.dataset_group, tags=names.tags)["datasetGroupArn"]
+    schema = client.create_schema(name=names.schema("users"), schema=USERS_SCHEMA)["schemaArn"]
+    client.create_dataset(name=names.dataset("users"), schemaArn=schema, datasetGroupArn=group,
+                          datasetType="USERS", tags=names.tags)
+    object_store = local_resources["object_store"]
+    object_store.get_store().write_bytes(object_store.uri(names.run_id, "users.csv"), b"USER_ID\n1\n")
+    with dg.instance_for_test() as instance:
+        dry = cleanup_job.execute_in_process(run_config=cleanup_run_config(names.run_id, dry_run=True),
+                                             instance=instance, resources={k: local_resources[k] for k in _FIELDS})
+        logs = [entry.user_message for entry in instance.all_logs(dry.run_id)]
+    metadata = _op_metadata(dry)
+    said = [*logs, *metadata, *metadata["report"], *dry.output_for_node("teardown_personalize_resources")]
+    assert sum(line.startswith("would delete ") for line in logs) == 4  # the dataset, group and schema; the files
+    assert metadata["would_delete"] == 3 and metadata["files_would_delete"] == 1
+    assert not [line for line in said if "deleted" in line]
+    assert len(rt.DATASET_GROUP.list(client)) == 1 and object_store.get_store().list(object_store.run_folder(names.run_id))
 
 
 def test_keep_run_files_keeps_them(local_resources):

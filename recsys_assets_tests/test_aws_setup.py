@@ -622,8 +622,7 @@ def recorded_run(fake_aws, tmp_path, small_shop_template):
                                          "poll_max_interval_seconds": 0.2,
                                          "object_store": LocalObjectStoreResource(bucket=BUCKET, prefix=PREFIX,
                                                                                   local_root=str(root))})
-    resources |= {"personalize": personalize, "object_store": store,
-                  "run_outputs": type(resources["run_outputs"])(object_store=store)}
+    resources |= {"personalize": personalize, "object_store": store}
     # Someone else's group in the same account: the sweep reads its tags to leave it alone.
     foreign = LocalPersonalizeResource(local_root=str(root), object_store=personalize.object_store).get_client()
     foreign.create_dataset_group(name="someone-elses-group", tags=[{"tagKey": "team", "tagValue": "search"}])

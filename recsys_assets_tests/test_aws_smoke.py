@@ -43,9 +43,9 @@ def test_whole_graph_on_aws_bills_what_was_estimated_and_leaves_nothing(tmp_path
                     for node in ("dataset_group", "solution_version", "batch_output")}
             # the dimensions of the bill: bytes ingested, training (v2: interactions), recommendations
             assert meta["dataset_group"]["gb_ingested"] > 0
-            assert "interactions" in meta["solution_version"]["cost/training"]
+            assert "interactions" in meta["solution_version"]["training_cost"]
             assert meta["batch_output"]["recommendations"] == 300 * 5
-            assert meta["batch_output"]["cost/run_total_usd"] > 0
+            assert meta["batch_output"]["cost_usd"] > 0
         finally:
             cleanup = cleanup_job.execute_in_process(run_config=cleanup_run_config(result.run_id, delete_run_files=True),
                                                      resources=resources, instance=instance, raise_on_error=False)

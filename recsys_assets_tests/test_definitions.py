@@ -66,7 +66,7 @@ def test_local_backend_is_the_default():
     assert isinstance(resources["personalize"], LocalPersonalizeResource)
     assert resources["personalize"].local_root == ".recsys"
     assert resources["app_db"].database_url.endswith("/.recsys/demo.db")
-    assert resources["run_outputs"].object_store is resources["object_store"]
+    assert resources["run_outputs"].required_resource_keys == {"object_store"}  # the same store, not a copy
 
 
 def test_aws_backend_uses_s3_and_needs_bucket_and_role():
@@ -181,3 +181,34 @@ def test_the_dev_instance_ends_untagged_runs_no_sooner_than_the_daily_job():
     makefile = (Path(__file__).parents[1] / "Makefile").read_text()
     default = int(re.search(r"max_runtime_seconds: (\d+)", makefile).group(1))
     assert default >= int(defs.resolve_job_def("daily_recs_job").tags["dagster/max_runtime"])
+
+
+def test_the_code_location_loads_every_job_without_a_warning(tmp_path):
+    """A fresh interpreter with every warning an error: importing the definitions and resolving each job
+    (what `dagster dev` and `dg check defs` do) warns about nothing, ours or a library's on our behalf."""
+    import os
+    import subprocess
+    import sys
+
+    load = ("import dagster as dg; from recsys_assets.definitions import defs; dg.Definitions.validate_loadable(defs); "
+            "[defs.resolve_job_def(job.name) for job in defs.resolve_all_job_defs()]; print(len(defs.jobs))")
+    done = subprocess.run([sys.executable, "-W", "error", "-c", load], capture_output=True, text=True, timeout=300,
+                          cwd=Path(__file__).parents[1], env={**os.environ, "RECSYS_LOCAL_ROOT": str(tmp_path)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "2" and not done.stderr
+
+
+def test_every_resource_has_a_plain_text_description_in_the_ui():
+    """The UI's Resources tab shows each resource's definition description (a ConfigurableResource's class
+    docstring): a sentence or two of plain text, not reStructuredText."""
+    shown = {key: resource.description for key, resource in defs.get_repository_def().get_top_level_resources().items()}
+    assert set(shown) == {"app_db", "object_store", "personalize", "guardrails", "run_outputs"}
+    for key, description in shown.items():
+        assert description and description.strip(), key
+        # no reStructuredText, and no <placeholder> that the UI's Markdown would take for HTML
+        assert "``" not in description and ":class:" not in description and "<" not in description, (key, description)
+    for backend in ({}, {"RECSYS_BACKEND": "aws", "RECSYS_S3_BUCKET": "b", "AWS_REGION": "eu-west-1",
+                         "RECSYS_PERSONALIZE_ROLE_ARN": "arn:aws:iam::123456789012:role/p"}):
+        for key, resource in build_resources(backend).items():
+            assert dg.Definitions(resources={key: resource}).get_repository_def().get_top_level_resources()[
+                key].description, (backend, key)

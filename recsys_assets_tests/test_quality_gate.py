@@ -1,22 +1,26 @@
-"""The quality gate compares like with like: the last successful run of the same deployment and database."""
+"""What a run compares itself with: the quality gate's last good run, and how long earlier runs' waits took."""
 
 import dagster as dg
 
-from recsys_assets.assets.personalize import _last_good_metrics
+from recsys_assets.assets.personalize import _last_good_metrics, _typical_seconds
+
+NDCG = "normalized_discounted_cumulative_gain_at_10"
 
 
-def _version(deployment: str, database: str, ndcg: float):
-    """A stand-in for solution_version with the metadata the gate reads."""
+def _version(deployment: str, database: str, ndcg: float, metric_keys: bool = False):
+    """A stand-in for solution_version with the metadata the gate reads (``metric_keys``: as recorded before
+    metrics_json, one metric/<name> key per metric)."""
+    metrics = {f"metric/{NDCG}": ndcg} if metric_keys else {"metrics_json": dg.MetadataValue.json({NDCG: ndcg})}
+
     @dg.asset(name="solution_version")
     def version():
-        return dg.MaterializeResult(metadata={"deployment": deployment, "database": database,
-                                              "metric/normalized_discounted_cumulative_gain_at_10": ndcg})
+        return dg.MaterializeResult(metadata={"deployment": deployment, "database": database, **metrics})
 
     return [version]
 
 
-def _run(instance, deployment, database, ndcg):
-    return dg.materialize(_version(deployment, database, ndcg), instance=instance, raise_on_error=False).run_id
+def _run(instance, deployment, database, ndcg, **kw):
+    return dg.materialize(_version(deployment, database, ndcg, **kw), instance=instance, raise_on_error=False).run_id
 
 
 def test_only_successful_runs_of_the_same_deployment_and_database_count():
@@ -26,7 +30,7 @@ def test_only_successful_runs_of_the_same_deployment_and_database_count():
         _run(instance, "staging", "sqlite:///a.db", 0.80)  # another deployment
         current = _run(instance, "recsys", "sqlite:///a.db", 0.15)
         assert _last_good_metrics(instance, deployment="recsys", database="sqlite:///a.db", this_run=current) == (
-            {"normalized_discounted_cumulative_gain_at_10": 0.20}, shop_a)
+            {NDCG: 0.20}, shop_a)
         assert _last_good_metrics(instance, deployment="recsys", database="sqlite:///c.db", this_run=current) is None
 
 
@@ -36,7 +40,14 @@ def test_a_failed_run_is_no_baseline():
         failed = dg.materialize(_version("recsys", "sqlite:///a.db", 0.99) + [_failing_later()], instance=instance, raise_on_error=False)
         assert not failed.success
         found = _last_good_metrics(instance, deployment="recsys", database="sqlite:///a.db", this_run="now")
-    assert found == ({"normalized_discounted_cumulative_gain_at_10": 0.20}, good)
+    assert found == ({NDCG: 0.20}, good)
+
+
+def test_a_run_recorded_before_metrics_json_is_still_a_baseline():
+    with dg.instance_for_test() as instance:
+        old = _run(instance, "recsys", "sqlite:///a.db", 0.20, metric_keys=True)
+        found = _last_good_metrics(instance, deployment="recsys", database="sqlite:///a.db", this_run="now")
+    assert found == ({NDCG: 0.20}, old)
 
 
 def _failing_later():
@@ -45,3 +56,32 @@ def _failing_later():
         raise RuntimeError("the run failed after training")
 
     return later
+
+
+def _trained(instance, minutes: float, *, deployment="recsys", recipe="v2", reused=False) -> str:
+    @dg.asset(name="solution_version")
+    def version():
+        return dg.MaterializeResult(metadata={"deployment": deployment, "recipe_arn": recipe, "training_minutes": minutes,
+                                              "reused_earlier_training": reused})
+
+    return dg.materialize([version], instance=instance).run_id
+
+
+def _expected(instance, this_run="now", **same):
+    return _typical_seconds(instance, dg.AssetKey("solution_version"), "training_minutes",
+                            reused_key="reused_earlier_training", this_run=this_run,
+                            **{"deployment": "recsys", "recipe_arn": "v2", **same})
+
+
+def test_a_wait_expects_the_median_of_the_last_five_like_runs():
+    with dg.instance_for_test() as instance:
+        assert _expected(instance) is None  # the first run: nothing to go by
+        for minutes in (90, 4, 5, 6, 100, 7):  # the oldest (90) is past the last five
+            _trained(instance, minutes)
+        _trained(instance, 0.1, reused=True)  # a re-execution that reused the training took no time
+        _trained(instance, 500, deployment="staging")
+        _trained(instance, 300, recipe="v1-with-hpo")
+        this_run = _trained(instance, 50)
+        assert _expected(instance, this_run=this_run) == 6 * 60  # median of 4, 5, 6, 100, 7
+        assert _expected(instance, this_run=this_run, deployment="staging") == 500 * 60
+        assert _expected(instance, this_run=this_run, recipe_arn="aws-popularity-count") is None

@@ -12,7 +12,7 @@ from recsys_assets.demo import leftovers
 from recsys_assets.resources import AwsPersonalizeResource, LocalObjectStoreResource
 from recsys_assets.workflow import run_checks
 
-SCHEMAS = {ds: json.dumps(json.load(open(Path("schemas") / f"{ds}.json"))) for ds in ("users", "items", "interactions")}
+SCHEMAS = {ds: json.dumps(json.loads((Path("schemas") / f"{ds}.json").read_text())) for ds in ("users", "items", "interactions")}
 V1 = "arn:aws:personalize:::recipe/aws-user-personalization"
 
 

@@ -13,7 +13,7 @@ ARN = "arn:aws:personalize:us-east-1:000000000000:solution/recsys-1a2b3c4d/0123a
 OUTPUT_URI = "s3://recsys-local/recsys/run/batch-output/users.json.out"
 
 
-def _line(user, items):
+def batch_line(user, items):
     return json.dumps({"input": {"userId": user},
                        "output": {"recommendedItems": items, "scores": [1.0 / (i + 1) for i in range(len(items))]}})
 
@@ -32,7 +32,7 @@ def instance():
         yield instance
 
 
-def _write_back(resources, instance, lines, **config):
+def write_back(resources, instance, lines, **config):
     resources["object_store"].get_store().write_bytes(OUTPUT_URI, ("\n".join(lines) + "\n").encode())
     return dg.materialize([this_runs_batch_output, recommendations_table], instance=instance, raise_on_error=False,
                           resources={k: resources[k] for k in ("app_db", "object_store", "run_outputs")},
@@ -40,7 +40,8 @@ def _write_back(resources, instance, lines, **config):
 
 
 def test_both_forms_carry_the_solution_version(local_resources, local_settings, instance):
-    result = _write_back(local_resources, instance, [_line("1", ["7", "8", "9"]), _line("2", ["8"])], form="both")
+    result = write_back(local_resources, instance, [batch_line("1", ["7", "8", "9"]), batch_line("2", ["8"])],
+                        form="both")
     assert result.success
     meta = result.asset_materializations_for_node("recommendations_table")[0].metadata
     assert meta["solution_version_arn"].value == ARN and meta["dagster/row_count"].value == 4
@@ -50,16 +51,19 @@ def test_both_forms_carry_the_solution_version(local_resources, local_settings, 
                                     "ORDER BY user_id, rank")).all()
         wide = conn.execute(sa.text("SELECT user_id, item_ids, scores FROM recommendations_by_user "
                                     "ORDER BY user_id")).all()
-    assert long == [("1", 1, "7", ARN), ("1", 2, "8", ARN), ("1", 3, "9", ARN), ("2", 1, "8", ARN)]
+    # The demo shop's IDs are integers, and so are the written ones; the wide form's items stay strings.
+    assert long == [(1, 1, 7, ARN), (1, 2, 8, ARN), (1, 3, 9, ARN), (2, 1, 8, ARN)]
     assert [(u, json.loads(i), json.loads(s)) for u, i, s in wide] == [
-        ("1", ["7", "8", "9"], [1.0, 0.5, 1 / 3]), ("2", ["8"], [1.0])]
+        (1, ["7", "8", "9"], [1.0, 0.5, 1 / 3]), (2, ["8"], [1.0])]
+    assert (meta["user_id_type"].value, meta["item_id_type"].value) == ("INTEGER, as users.user_id",
+                                                                        "INTEGER, as items.item_id")
 
 
 def test_a_broken_batch_output_leaves_yesterdays_table_and_says_why(local_resources, local_settings, instance):
-    assert _write_back(local_resources, instance, [_line("1", ["7", "8"])]).success
-    result = _write_back(local_resources, instance, [_line("1", ["9"]), '{"input": {"userId": "2"}, "outp'])
+    assert write_back(local_resources, instance, [batch_line("1", ["7", "8"])]).success
+    result = write_back(local_resources, instance, [batch_line("1", ["9"]), '{"input": {"userId": "2"}, "outp'])
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     assert "tables the app reads are unchanged: JSONDecodeError" in str(failure.event_specific_data.error)
     with sa.create_engine(local_settings.database_url).connect() as conn:
-        assert conn.execute(sa.text("SELECT item_id FROM recommendations ORDER BY rank")).scalars().all() == ["7", "8"]
+        assert conn.execute(sa.text("SELECT item_id FROM recommendations ORDER BY rank")).scalars().all() == [7, 8]

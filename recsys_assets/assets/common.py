@@ -12,6 +12,13 @@ from recsys_assets.workflow.polling import ResourceFailed, WaitTimeout
 
 # One Personalize step at a time on an instance (limit 1 in dagster.yaml): runs never race for quotas.
 PERSONALIZE_POOL = "personalize"
+# Who answers for every asset (the catalog filters by owner); each also carries the tag ``layer``
+# (export | personalize | serving) and a ``code_version``.
+OWNERS = ["team:recsys"]
+# code_version: a number next to each @asset, bumped by hand in the change that alters what the asset
+# produces (its record, files, table, or what they mean), not for refactors, comments or log lines; the UI
+# then shows "code version changed" on it. Not a hash of the source: that would flag every comment edit and
+# miss the logic in workflow/, export/ and the engine, where most of each asset's work is done.
 
 
 def root_run_id(run: dg.DagsterRun) -> str:

@@ -10,11 +10,17 @@ import time
 
 import dagster as dg
 
-from recsys_assets.assets.common import preview_md, root_run_id
+from recsys_assets.assets.common import OWNERS, preview_md, root_run_id
 from recsys_assets.export.csv_export import ExportError, export_csv, load_schema
 from recsys_assets.export.mapping import DATASETS, MappingError
 from recsys_assets.export.readback import check_csv
-from recsys_assets.personalize_rules.schemas import SchemaValidationError
+from recsys_assets.personalize_rules.minimums import (
+    MIN_INTERACTIONS,
+    MIN_SHARE_WITH_TWO,
+    MIN_USERS_WITH_TWO,
+    MinimumData,
+)
+from recsys_assets.personalize_rules.schemas import DatasetSchema, SchemaValidationError
 from recsys_assets.resources import RUN_OUTPUTS, AppDatabaseResource, ObjectStoreResource
 from recsys_assets.workflow.refs import ExportedCsv
 
@@ -39,6 +45,7 @@ def _build(dataset: str) -> dg.AssetsDefinition:
         return dg.AssetCheckResult(check_name=check_name, passed=False, metadata=metadata)
 
     @dg.asset(name=name, group_name="export", kinds={"csv"}, check_specs=checks, io_manager_key=RUN_OUTPUTS,
+              owners=OWNERS, tags={"layer": "export"}, code_version="1",
               description=f"The mapped {dataset} of the app database as a Personalize {dataset_type} CSV.")
     def _asset(context: dg.AssetExecutionContext, app_db: AppDatabaseResource,
                object_store: ObjectStoreResource):  # -> MaterializeResult[ExportedCsv] (with checks)
@@ -58,7 +65,7 @@ def _build(dataset: str) -> dg.AssetsDefinition:
                                         check_results=[failed(c.name, {"error": str(e)}) for c in checks])
         store = object_store.get_store()
         common = {"mapping": app_db.mapping_file, "source": spec.source if not spec.is_query else "(query)",
-                  "database": app_db.display_url, "schema": schema_json}
+                  "database": app_db.display_url, "schema": _schema_md(schema)}
         try:
             result = export_csv(app_db.get_db(), spec, schema, store, uri)
         except ExportError as e:
@@ -82,8 +89,8 @@ def _build(dataset: str) -> dg.AssetsDefinition:
                                                "column": check.error.column or ""}))
         if dataset_type == "INTERACTIONS":
             problems = check.minimum_data_problems if check.error is None else ["rows are invalid; not checked"]
-            results.append(dg.AssetCheckResult(check_name=MINIMUM_CHECK, passed=not problems,
-                                               metadata={"problems": "\n".join(problems) or "none"}))
+            results.append(dg.AssetCheckResult(check_name=MINIMUM_CHECK, passed=not problems, metadata={
+                "problems": "\n".join(problems) or "none", "minimums": _minimums_md(check.minimum_data)}))
         valid = all(r.passed for r in results)
         context.log.info(f"wrote {result.rows} rows to {uri} ({'valid' if valid else 'INVALID'})")
         metadata = {
@@ -110,6 +117,23 @@ def _build(dataset: str) -> dg.AssetsDefinition:
         return dg.MaterializeResult(value=exported, metadata=metadata, check_results=results)
 
     return _asset
+
+
+def _schema_md(schema: DatasetSchema) -> dg.MetadataValue:
+    return preview_md(["field", "type", "nullable", "attributes"],
+                      [[f.name, f.type, "yes" if f.nullable else "no",
+                        ", ".join(a for a in ("categorical", "textual") if getattr(f, a))] for f in schema.fields])
+
+
+def _minimums_md(counts: MinimumData | None) -> dg.MetadataValue:
+    """The documented minimums next to what this export has."""
+    if counts is None:
+        return dg.MetadataValue.md("not checked: the rows are invalid")
+    share = counts.users_with_two / counts.users if counts.users else 0.0
+    return preview_md(["rule", "minimum", "this export"], [
+        ["interactions", f"{MIN_INTERACTIONS:,}", f"{counts.interactions:,}"],
+        ["users with 2+ interactions", f"{MIN_USERS_WITH_TWO:,}", f"{counts.users_with_two:,}"],
+        ["share of users with 2+ interactions", f"{MIN_SHARE_WITH_TWO:.0%}", f"{share:.1%}"]])
 
 
 users_csv, items_csv, interactions_csv = (_build(name) for name in DATASETS)

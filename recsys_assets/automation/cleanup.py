@@ -1,5 +1,5 @@
-"""The cleanup job: tear down what a run created, or sweep up orphans, in the service's order; and delete the
-runs' files from the object store.
+"""The cleanup job: tear down what a run created, or (the default) sweep up what finished runs left and orphans,
+in the service's order; and delete the runs' files from the object store.
 
 A teardown that leaves anything of ours (a deletion refused, a resource that never settled) fails the op,
 which is retried with back-off; the last attempt's failure lists what is left, by type, so the failed run
@@ -27,11 +27,10 @@ RETRY_POLICY = dg.RetryPolicy(max_retries=3, delay=60, backoff=dg.Backoff.EXPONE
 
 
 class CleanupConfig(dg.Config):
-    run_id: str | None = Field(None, description="Root run id whose Personalize resources to delete.")
-    sweep: bool = Field(False, description="Instead of one run: this deployment's resources of runs this instance "
-                                           "knows have finished, and of any run when older than the guardrails' "
-                                           "orphan_max_age_hours; never those of unfinished runs.")
-    dry_run: bool = Field(False, description="Only log, in order, what would be deleted.")
+    run_id: str | None = Field(None, description="Root run id whose Personalize resources (and files) to delete. "
+                                                 "Unset (the default): a sweep of this deployment, what the orphan "
+                                                 "sweep schedule runs.")
+    dry_run: bool = Field(False, description="Delete nothing: only log, in order, what it would delete.")
     delete_run_files: bool = Field(True, description="Also delete the run's files, <object store prefix>/<run id>/ "
                                                      "(a sweep: those of the finished runs it sweeps), unless the "
                                                      "object store keeps them (RECSYS_KEEP_RUN_FILES). False while "
@@ -39,14 +38,18 @@ class CleanupConfig(dg.Config):
 
 
 @dg.op(retry_policy=RETRY_POLICY,
-       description="Deletes what we own (ownership tags; schemas by name prefix) in the service's order, waiting for "
-                   "each deletion, then the runs' files; fails, after retries, listing what it could not delete.")
+       description="With run_id: deletes what that run created. Without (the default config): sweeps this "
+                   "deployment: what runs this instance saw finish left, at once, and any of its resources older "
+                   "than the guardrails' orphan_max_age_hours (RECSYS_ORPHAN_MAX_AGE_HOURS); never those of runs "
+                   "still going. Deletes only what we own (ownership tags; schemas by name prefix), in the "
+                   "service's order, waiting for each deletion, then the runs' files; fails, after retries, "
+                   "listing what it could not delete. dry_run: deletes nothing, logs what it would delete.")
 def teardown_personalize_resources(context: dg.OpExecutionContext, config: CleanupConfig,
                                    personalize: PersonalizeResource, guardrails: GuardrailsResource,
                                    object_store: ObjectStoreResource) -> dg.Output[dict]:
-    if bool(config.run_id) == config.sweep:
-        raise dg.Failure("cleanup_job needs exactly one of run_id or sweep: true", allow_retries=False)
     client = personalize.get_client()
+    if config.dry_run:
+        context.log.info("dry run: touches nothing, only logs, in order, what it would delete")
     if config.run_id:
         scope = run_scope(client, RunNames(deployment=personalize.deployment, run_id=config.run_id))
         file_runs = {config.run_id}
@@ -64,17 +67,18 @@ def teardown_personalize_resources(context: dg.OpExecutionContext, config: Clean
         context.log.info("keeping the runs' files: the object store's keep_run_files (RECSYS_KEEP_RUN_FILES) is set")
     elif config.delete_run_files:
         files, files_failed = _delete_run_files(context, object_store, file_runs, config.dry_run)
-    summary = {"deleted": report.deleted, "kept": report.kept}
-    details = {**summary, "failed": report.failed, "files": files, "files_failed": files_failed}
+    # A dry run's output and metadata say "would_delete", never "deleted".
+    verb = "would_delete" if config.dry_run else "deleted"
+    summary = {verb: report.deleted, "kept": report.kept}
+    details = {**summary, "failed": report.failed, f"files_{verb}": files, "files_failed": files_failed}
     if report.failed or files_failed:
         left = report.failed_by_type()
         if files_failed:
             left["files"] = sorted(files_failed)
         raise dg.Failure(description=_what_is_left(context, report, files_failed),
                          metadata={"left": dg.MetadataValue.json(left), "report": dg.MetadataValue.json(details)})
-    verb = "would_delete" if config.dry_run else "deleted"
     return dg.Output(summary, metadata={
-        "mode": "sweep" if config.sweep else f"run {config.run_id}", "dry_run": config.dry_run,
+        "mode": f"run {config.run_id}" if config.run_id else "sweep", "dry_run": config.dry_run,
         verb: len(report.deleted), f"files_{verb}": sum(files.values()), "kept": len(report.kept),
         "report": dg.MetadataValue.json(details)})
 
@@ -128,13 +132,18 @@ def _what_is_left(context: dg.OpExecutionContext, report: TeardownReport, files_
     return "\n".join(lines)
 
 
-@dg.job(tags={"dagster/max_runtime": 4 * 3600}, description="Tear down the Personalize resources of one run, "
-                                                             "or sweep up orphans.")
+@dg.job(tags={"dagster/max_runtime": 4 * 3600},
+        description="Tears down the Personalize resources (and files) of one run (run_id), or, by default, sweeps "
+                    "this deployment: what finished runs left, and orphans older than the cut-off.")
 def cleanup_job():
     teardown_personalize_resources()
 
 
 def cleanup_run_config(run_id: str | None = None, *, sweep: bool = False, dry_run: bool = False,
                        delete_run_files: bool = True) -> dict:
-    config = {"run_id": run_id, "sweep": sweep, "dry_run": dry_run, "delete_run_files": delete_run_files}
+    """The cleanup job's run config: of ``run_id``'s run, or without one a sweep (``sweep=True`` says so at the
+    call site)."""
+    if sweep and run_id:
+        raise ValueError("a cleanup is of one run or a sweep, not both")
+    config = {"run_id": run_id, "dry_run": dry_run, "delete_run_files": delete_run_files}
     return {"ops": {"teardown_personalize_resources": {"config": config}}}

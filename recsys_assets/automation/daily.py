@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 import dagster as dg
 import pydantic
@@ -19,6 +20,16 @@ class ScheduleSettings(pydantic.BaseModel):
     cron: str = env("RECSYS_SCHEDULE_CRON", default="0 3 * * *", description="When the daily job runs")
     timezone: str = env("RECSYS_SCHEDULE_TIMEZONE", default="UTC", description="The schedules' time zone")
     sweep_cron: str = env("RECSYS_SWEEP_CRON", default="17 * * * *", description="When the orphan sweep runs")
+    # Deployments keep "running"; `make dev` says "stopped", so an idle dev instance neither runs the whole graph
+    # nor sweeps until someone starts the schedules in the UI. The cleanup sensors always run: they are the
+    # teardown guarantee. It sets the default only: a schedule started or stopped in the UI stays so.
+    automation: Literal["running", "stopped"] = env(
+        "RECSYS_AUTOMATION", default="running",
+        description="Whether the daily schedule and the orphan sweep start running or stopped")
+
+    @property
+    def default_status(self) -> dg.DefaultScheduleStatus:
+        return dg.DefaultScheduleStatus.RUNNING if self.automation == "running" else dg.DefaultScheduleStatus.STOPPED
 
 
 def max_runtime_seconds(*, training_hours: float, job_timeout_seconds: float) -> int:
@@ -38,8 +49,9 @@ def daily_job(deployment: str, max_runtime: int) -> dg.UnresolvedAssetJobDefinit
 def daily_schedule(settings: ScheduleSettings, job: dg.UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
     return dg.ScheduleDefinition(
         name="daily_recs_schedule", job=job, cron_schedule=settings.cron, execution_timezone=settings.timezone,
-        default_status=dg.DefaultScheduleStatus.RUNNING,
-        description="Materializes the whole graph daily (RECSYS_SCHEDULE_CRON, RECSYS_SCHEDULE_TIMEZONE).",
+        default_status=settings.default_status,
+        description="Materializes the whole graph daily (RECSYS_SCHEDULE_CRON, RECSYS_SCHEDULE_TIMEZONE; "
+                    "RECSYS_AUTOMATION=stopped starts it stopped).",
     )
 
 
@@ -47,10 +59,11 @@ def orphan_sweep_schedule(settings: ScheduleSettings) -> dg.ScheduleDefinition:
     return dg.ScheduleDefinition(
         name="orphan_sweep_schedule", job=cleanup_job, cron_schedule=settings.sweep_cron,
         execution_timezone=settings.timezone, run_config=cleanup_run_config(sweep=True),
-        default_status=dg.DefaultScheduleStatus.RUNNING,
+        default_status=settings.default_status,
         description="Deletes what finished runs of this instance left (Personalize resources of this deployment, "
                     "and files) at once, and this deployment's resources older than RECSYS_ORPHAN_MAX_AGE_HOURS "
-                    "(runs this instance doesn't know); never those of runs still going.",
+                    "(runs this instance doesn't know); never those of runs still going. "
+                    "RECSYS_AUTOMATION=stopped starts it stopped.",
     )
 
 

@@ -5,4 +5,5 @@
 - ``postgres``: the same rules rendered as SQL, for the COPY path
 - ``csv_export``: streaming the rows into the object store; ``rows``: what it produced or refused
 - ``readback``: reading the written file back as the import job will
+- ``id_types``: for the write-back, the types of the mapped ID columns, so the recommendations join with them
 """

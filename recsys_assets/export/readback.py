@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from recsys_assets.export.mapping import DatasetExport
 from recsys_assets.personalize_rules.bulk_csv import DataValidationError, read_dataset_csv
-from recsys_assets.personalize_rules.minimums import minimum_data_problems
+from recsys_assets.personalize_rules.minimums import MinimumData
 from recsys_assets.personalize_rules.schemas import DatasetSchema
 from recsys_assets.storage import ObjectStore
 
@@ -17,7 +17,11 @@ from recsys_assets.storage import ObjectStore
 @dataclass
 class CsvCheck:
     error: DataValidationError | None = None
-    minimum_data_problems: list[str] = field(default_factory=list)
+    minimum_data: MinimumData | None = None  # interactions only
+
+    @property
+    def minimum_data_problems(self) -> list[str]:
+        return self.minimum_data.problems if self.minimum_data else []
 
 
 def check_csv(store: ObjectStore, uri: str, spec: DatasetExport, schema: DatasetSchema,
@@ -40,5 +44,5 @@ def check_csv(store: ObjectStore, uri: str, spec: DatasetExport, schema: Dataset
         return check
     if spec.dataset_type == "INTERACTIONS":
         user_codes = np.concatenate(codes) if codes else np.empty(0, dtype=np.int32)
-        check.minimum_data_problems = minimum_data_problems(pd.DataFrame({"USER_ID": user_codes}))
+        check.minimum_data = MinimumData.of(pd.DataFrame({"USER_ID": user_codes}))
     return check

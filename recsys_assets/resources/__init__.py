@@ -22,7 +22,7 @@ from recsys_assets.resources.object_store import (
     S3ObjectStoreResource,
 )
 from recsys_assets.resources.personalize import AwsPersonalizeResource, LocalPersonalizeResource, PersonalizeResource
-from recsys_assets.resources.run_outputs import RUN_OUTPUTS, RunOutputsIOManager
+from recsys_assets.resources.run_outputs import RUN_OUTPUTS, run_outputs_io_manager
 
 __all__ = [
     "AppDatabaseResource",
@@ -33,7 +33,7 @@ __all__ = [
     "ObjectStoreResource",
     "PersonalizeResource",
     "RUN_OUTPUTS",
-    "RunOutputsIOManager",
+    "run_outputs_io_manager",
     "S3ObjectStoreResource",
     "SettingsError",
     "build_resources",
@@ -78,5 +78,5 @@ def build_resources(environ: Mapping[str, str] | None = None, *, runs_per_month:
         "personalize": personalize,
         "guardrails": from_environment(GuardrailsResource, environ,
                                        **({} if runs_per_month is None else {"runs_per_month": runs_per_month})),
-        RUN_OUTPUTS: RunOutputsIOManager(object_store=object_store),
+        RUN_OUTPUTS: run_outputs_io_manager,
     }

@@ -22,6 +22,9 @@ def demo_database_url(local_root: str) -> str:
 
 
 class AppDatabaseResource(dg.ConfigurableResource):
+    """The app's own database (SQLite, PostgreSQL or MariaDB): the exports read it and the recommendations are
+    written back to it, through the mapping of its tables onto the Personalize datasets."""
+
     url: str | None = env("RECSYS_DATABASE_URL", default=None, secret=True,
                           description="Any SQLAlchemy URL of the app database; unset: the demo shop's SQLite file "
                                       "under the local root")

@@ -12,8 +12,8 @@ from recsys_assets.workflow.cost import LIST_PRICES, PriceTable, Tiers
 
 
 class GuardrailsResource(dg.ConfigurableResource):
-    """Prices (``workflow.cost``; every one a setting, since none could be verified on AWS's page), the run
-    budget, the training cap, the quality gate and how old an orphan must be before the sweep takes it."""
+    """The cost and quality rails every run is held to: AWS prices (each a setting, none verified on AWS's
+    page), the run budget, the training cap, the quality gate and the orphan sweep's minimum age."""
 
     price_per_gb_ingested: float = env("RECSYS_PRICE_PER_GB_INGESTED", default=LIST_PRICES.per_gb_ingested,
                                        description="USD per GB a bulk import reads")

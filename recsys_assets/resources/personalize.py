@@ -16,7 +16,7 @@ from pydantic import Field
 from recsys_assets.engine import local_client, solution_config_problem
 from recsys_assets.personalize_rules.recipes import DOCUMENTED_HYPERPARAMETERS, recipe_name
 from recsys_assets.resources.environment import LocalRoot, Region, env
-from recsys_assets.resources.object_store import ObjectStoreResource, S3ObjectStoreResource
+from recsys_assets.resources.object_store import ObjectStoreConfig, S3ObjectStoreResource
 from recsys_assets.workflow.polling import PollSettings
 from recsys_assets.workflow.preflight import Preflight, run_preflight
 
@@ -29,7 +29,7 @@ LOCAL_ROLE_ARN = "arn:aws:iam::000000000000:role/recsys-local-engine"
 
 
 class PersonalizeResource(dg.ConfigurableResource):
-    """A Personalize client and how to wait for it; ``LocalPersonalizeResource`` or ``AwsPersonalizeResource``."""
+    """A Personalize client and how to wait for it: LocalPersonalizeResource or AwsPersonalizeResource."""
 
     backend: ClassVar[str]
     deployment: str = env("RECSYS_DEPLOYMENT", default="recsys",
@@ -49,8 +49,9 @@ class PersonalizeResource(dg.ConfigurableResource):
                                               "(optional; the role must be allowed to use it)")
     # botocore's retry budget.
     max_attempts: int = 10
-    # Where imports are read from and batch output is written.
-    object_store: ObjectStoreResource
+    # Where imports are read from and batch output is written: part of this resource's config, not a nested
+    # resource (see resources/object_store.py).
+    object_store: ObjectStoreConfig
 
     def get_client(self):
         raise NotImplementedError
@@ -71,7 +72,8 @@ class PersonalizeResource(dg.ConfigurableResource):
 
 
 class LocalPersonalizeResource(PersonalizeResource):
-    """The local engine under <local_root>/engine: offline, free, the service's API and rules."""
+    """The local Personalize engine, offline and free, with the service's API and rules; its state is kept in
+    the engine folder under the local root."""
 
     backend: ClassVar[str] = "local"
     role_arn: RoleArn = LOCAL_ROLE_ARN
@@ -92,7 +94,7 @@ class LocalPersonalizeResource(PersonalizeResource):
 
 
 class AwsPersonalizeResource(PersonalizeResource):
-    """Amazon Personalize itself; credentials come from the usual boto3 chain."""
+    """Amazon Personalize itself, with credentials from the usual boto3 chain."""
 
     backend: ClassVar[str] = "aws"
     endpoint_url: str | None = None

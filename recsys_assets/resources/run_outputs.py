@@ -18,8 +18,11 @@ from recsys_assets.workflow import refs
 RUN_OUTPUTS = "run_outputs"
 
 
-class RunOutputsIOManager(dg.ConfigurableIOManager):
-    object_store: ObjectStoreResource
+class RunOutputs(dg.IOManager):
+    """Each asset's record of a run, as JSON under that run on the object store, read back from that run."""
+
+    def __init__(self, object_store: ObjectStoreResource):
+        self.object_store = object_store
 
     def _uri(self, run_id: str, asset: dg.AssetKey) -> str:
         return self.object_store.uri(run_id, "outputs", f"{'__'.join(asset.path)}.json")
@@ -43,3 +46,10 @@ class RunOutputsIOManager(dg.ConfigurableIOManager):
                 f"keeps the files, not the resources). Materialize {asset} together with what needs it: launch a "
                 f"new run.", allow_retries=False) from None
         return refs.loads(text.decode())
+
+
+# The object store is the definitions' own ``object_store`` resource, not a nested one: Dagster 1.13
+# initializes nested resources through its deprecated InitResourceContext.dagster_run.
+@dg.io_manager(required_resource_keys={"object_store"}, description=RunOutputs.__doc__)
+def run_outputs_io_manager(context: dg.InitResourceContext) -> RunOutputs:
+    return RunOutputs(context.resources.object_store)

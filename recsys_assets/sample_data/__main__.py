@@ -22,17 +22,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m recsys_assets.sample_data",
         description="Drop, re-create and fill the users, items and events tables with "
-        "deterministic demo-shop data. Other tables are left alone.",
+        "deterministic demo-shop data (the tables mappings/demo.toml reads). Other tables are left alone.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument(
         "--database-url",
         required=True,
+        default=argparse.SUPPRESS,  # required: no default to show
         help="SQLAlchemy URL, e.g. sqlite:///data/app.db or postgresql+psycopg://user@host/db",
     )
-    parser.add_argument("--users", type=int, default=5000)
-    parser.add_argument("--items", type=int, default=2000)
+    parser.add_argument("--users", type=int, default=5000, help="number of users")
+    parser.add_argument("--items", type=int, default=2000, help="number of items")
     parser.add_argument("--interactions", type=int, default=200_000, help="number of events")
-    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--seed", type=int, default=42, help="the same seed gives the same data")
     args = parser.parse_args(argv)
 
     started = time.perf_counter()

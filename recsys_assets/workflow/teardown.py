@@ -181,8 +181,7 @@ def teardown(client, scope: Scope, poll: PollSettings, log: Callable[[str], None
         for pause in sleeps(poll):
             settle(rtype, arn)
             try:
-                rtype.delete(client, arn)
-                log(f"deleting {arn}")
+                rtype.delete(client, arn)  # logged once gone (wait_until_deleted): one line per resource
                 return
             except ClientError as e:
                 code = rt.error_code(e)
@@ -297,7 +296,7 @@ def teardown(client, scope: Scope, poll: PollSettings, log: Callable[[str], None
         try:
             client.delete_schema(schemaArn=schema)
             report.deleted.append(schema)
-            log(f"deleted {schema}")
+            log(f"deleted {schema} (schema)")
         except _ERRORS as e:
             code = rt.error_code(e) if isinstance(e, ClientError) else ""
             if code == NOT_FOUND:

@@ -6,6 +6,7 @@ ours while every foreign resource the test created is untouched.
 """
 
 import json
+from pathlib import Path
 
 import botocore.retries.standard
 import pytest
@@ -67,7 +68,7 @@ class Env:
                     {"tagKey": "recsys:deployment", "tagValue": "recsys-staging"},
                     {"tagKey": "recsys:run-id", "tagValue": "x"}])["datasetGroupArn"]]
         arns.append(self.client.create_schema(name="recsys-staging-0f0f0f0f-users",
-                                              schema=json.dumps(json.loads(open("schemas/users.json").read())))
+                                              schema=json.dumps(json.loads(Path("schemas/users.json").read_text())))
                     ["schemaArn"])
         return arns
 
