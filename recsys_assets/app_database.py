@@ -126,35 +126,66 @@ def replace_table(db: sa.Engine, table: str, rows: Iterable[tuple]) -> int:
 def replace_tables(db: sa.Engine, loads: list[TableLoad]) -> list[int]:
     """Fill ``<name>_staging`` for every load, then swap them all in at once; the row counts.
 
-    If anything fails before the swap, the live tables are untouched, the staging tables are
-    dropped and the error propagates.
+    On SQLite and PostgreSQL, DDL is transactional: staging, filling and the swap are one transaction, so
+    a failure at any point (a read-only file, a lost connection) rolls back to yesterday's tables with no
+    staging table left. MySQL/MariaDB commit each DDL statement: a failure before the swap drops the
+    staging tables where it still can, and the next run's staging replaces any it could not.
     """
+    staging = [f"{load.name}_staging" for load in loads]
+    pairs = [(load.name, s) for load, s in zip(loads, staging)]
+    if db.dialect.name not in _DDL_COMMITS:
+        with _transaction(db) as conn:
+            counts = [_stage(conn, load, s) for load, s in zip(loads, staging)]
+            _swap(conn, pairs)
+        return counts
     staged: list[str] = []
     try:
         counts = []
-        for load in loads:
-            staged.append(f"{load.name}_staging")
-            counts.append(_stage(db, load, staged[-1]))
-        _swap(db, [(load.name, staging) for load, staging in zip(loads, staged)])
+        for load, s in zip(loads, staging):
+            staged.append(s)
+            with db.begin() as conn:
+                counts.append(_stage(conn, load, s))
+        with db.begin() as conn:
+            _swap(conn, pairs)
         return counts
     except BaseException:
         with contextlib.suppress(sa.exc.SQLAlchemyError), db.begin() as conn:
-            for staging in staged:
-                conn.exec_driver_sql(f"DROP TABLE IF EXISTS {conn.dialect.identifier_preparer.quote(staging)}")
+            for s in staged:
+                conn.exec_driver_sql(f"DROP TABLE IF EXISTS {conn.dialect.identifier_preparer.quote(s)}")
         raise
 
 
-def _stage(db: sa.Engine, load: TableLoad, staging: str) -> int:
+_DDL_COMMITS = ("mysql", "mariadb")
+
+
+@contextlib.contextmanager
+def _transaction(db: sa.Engine) -> Iterator[sa.Connection]:
+    """One transaction on one connection, DDL included."""
+    if db.dialect.name != "sqlite":
+        with db.begin() as conn:
+            yield conn
+        return
+    # pysqlite opens a transaction only before DML, so a CREATE or ALTER would commit on its own: begin by hand.
+    with db.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT")
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.exec_driver_sql("ROLLBACK")
+            raise
+        conn.exec_driver_sql("COMMIT")
+
+
+def _stage(conn: sa.Connection, load: TableLoad, staging: str) -> int:
     table = load.define(staging, sa.MetaData())
-    with db.begin() as conn:
-        table.drop(conn, checkfirst=True)
-        table.create(conn)
-    with db.begin() as conn:
-        written = _BULK_LOADERS.get(conn.dialect.name, _insert_batches)(conn, table, load.rows)
-        # Built once after the load (cheaper than maintained row by row). Index names are schema-wide
-        # in SQLite and PostgreSQL and follow the table through renames: make each one new.
-        name = f"ix_{load.name[:40]}_{int(time.time() * 1000)}"
-        sa.Index(name, *(table.c[c] for c in load.index), unique=load.unique).create(conn)
+    table.drop(conn, checkfirst=True)  # a staging table an interrupted run could not drop
+    table.create(conn)
+    written = _BULK_LOADERS.get(conn.dialect.name, _insert_batches)(conn, table, load.rows)
+    # Built once after the load (cheaper than maintained row by row). Index names are schema-wide
+    # in SQLite and PostgreSQL and follow the table through renames: make each one new.
+    name = f"ix_{load.name[:40]}_{int(time.time() * 1000)}"
+    sa.Index(name, *(table.c[c] for c in load.index), unique=load.unique).create(conn)
     return written
 
 
@@ -255,23 +286,21 @@ class _Counter:
 _BULK_LOADERS = {"postgresql": _copy_in, "mysql": _load_data_local, "mariadb": _load_data_local}
 
 
-def _swap(db: sa.Engine, pairs: list[tuple[str, str]]) -> None:
-    prep = db.dialect.identifier_preparer
-    inspector = sa.inspect(db)
+def _swap(conn: sa.Connection, pairs: list[tuple[str, str]]) -> None:
+    prep = conn.dialect.identifier_preparer
+    inspector = sa.inspect(conn)
     renames = [(prep.quote(t), prep.quote(s), prep.quote(f"{t}_old"), inspector.has_table(t)) for t, s in pairs]
-    with db.begin() as conn:
-        for _, _, old, _ in renames:
-            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {old}")
-        if db.dialect.name in ("mysql", "mariadb"):
-            # MySQL commits DDL implicitly; one multi-table RENAME is its one atomic swap.
-            steps = [f"{t} TO {o}, {s} TO {t}" if exists else f"{s} TO {t}" for t, s, o, exists in renames]
-            conn.exec_driver_sql(f"RENAME TABLE {', '.join(steps)}")
-        else:
-            # SQLite and PostgreSQL run DDL inside the transaction: the swap commits as one unit.
-            for t, s, o, exists in renames:
-                if exists:
-                    conn.exec_driver_sql(f"ALTER TABLE {t} RENAME TO {o}")
-                conn.exec_driver_sql(f"ALTER TABLE {s} RENAME TO {t}")
-        for _, _, old, exists in renames:
+    for _, _, old, _ in renames:
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {old}")
+    if conn.dialect.name in _DDL_COMMITS:
+        # MySQL commits DDL implicitly; one multi-table RENAME is its one atomic swap.
+        steps = [f"{t} TO {o}, {s} TO {t}" if exists else f"{s} TO {t}" for t, s, o, exists in renames]
+        conn.exec_driver_sql(f"RENAME TABLE {', '.join(steps)}")
+    else:
+        for t, s, o, exists in renames:
             if exists:
-                conn.exec_driver_sql(f"DROP TABLE {old}")
+                conn.exec_driver_sql(f"ALTER TABLE {t} RENAME TO {o}")
+            conn.exec_driver_sql(f"ALTER TABLE {s} RENAME TO {t}")
+    for _, _, old, exists in renames:
+        if exists:
+            conn.exec_driver_sql(f"DROP TABLE {old}")

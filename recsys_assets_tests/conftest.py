@@ -26,8 +26,9 @@ SMALL_SHOP = {"users": 300, "items": 120, "interactions": 9000}
 
 
 @contextlib.contextmanager
-def throwaway_database(kind: str, tmp_dir: Path):
-    """An empty database of ``kind``; on servers a new one, dropped afterwards, so shared tables are safe."""
+def throwaway_database(kind: str, tmp_dir: Path, options: str = ""):
+    """An empty database of ``kind``; on servers a new one, dropped afterwards, so shared tables are safe.
+    ``options`` follow CREATE DATABASE's name (e.g. PostgreSQL's ``ENCODING 'SQL_ASCII' ...``)."""
     if kind == "sqlite":
         yield f"sqlite:///{tmp_dir / 'app.db'}"
         return
@@ -37,7 +38,7 @@ def throwaway_database(kind: str, tmp_dir: Path):
     name = f"recsys_test_{uuid.uuid4().hex[:12]}"
     try:
         with admin.connect() as conn:
-            conn.execute(sa.text(f"CREATE DATABASE {name}"))
+            conn.execute(sa.text(f"CREATE DATABASE {name} {options}".strip()))
     except (sa.exc.SQLAlchemyError, ImportError) as exc:
         admin.dispose()
         reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]

@@ -1,6 +1,7 @@
 """Streaming reads and the atomic write-back (long and wide forms), on SQLite, PostgreSQL and MariaDB."""
 
 import json
+import sqlite3
 from datetime import datetime
 
 import pytest
@@ -93,6 +94,41 @@ def test_failed_write_leaves_previous_tables_intact(engine):
         replace_tables(engine, loads)
     assert (_read(engine, "recs"), _read(engine, "recs_wide", "user_id, item_ids")) == before
     assert not {"recs_staging", "recs_wide_staging"} & set(sa.inspect(engine).get_table_names())
+
+
+def test_database_turning_read_only_mid_write_leaves_no_staging_table(tmp_path):
+    """SQLite made read-only while the rows stream in: the write and any clean-up after it are refused."""
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'app.db'}")
+    replace_table(engine, "recs", _rows(2, 3))
+    before = _read(engine, "recs")
+    read_only = False
+
+    @sa.event.listens_for(engine, "checkout")
+    def refuse_writes(dbapi_connection, record, proxy):  # what a connection opened from now on finds
+        if read_only:
+            dbapi_connection.execute("PRAGMA query_only = 1")
+
+    def rows():
+        nonlocal read_only
+        yield from _rows(3, 2)
+        read_only = True
+        raise sqlite3.OperationalError("attempt to write a readonly database")
+
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        replace_table(engine, "recs", rows())
+    read_only = False
+    assert _read(engine, "recs") == before
+    assert set(sa.inspect(engine).get_table_names()) == {"recs"}
+
+
+def test_a_staging_table_left_by_an_interrupted_run_is_replaced(engine):
+    replace_table(engine, "recs", _rows(1, 1))
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE recs_staging (junk INTEGER)")
+        conn.exec_driver_sql("INSERT INTO recs_staging VALUES (1)")
+    assert replace_table(engine, "recs", _rows(2, 2)) == 4
+    assert len(_read(engine, "recs")) == 4
+    assert "recs_staging" not in sa.inspect(engine).get_table_names()
 
 
 def test_rows_the_database_refuses_leave_previous_table_intact(engine):

@@ -1,11 +1,13 @@
 """The code location loads, and the backend is chosen from the environment in one place."""
 
+import os
 import re
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
+from recsys_assets.assets import ALL_ASSETS, ALL_CHECKS
 from recsys_assets.automation import ScheduleSettings, runs_per_month
 from recsys_assets.definitions import defs
 from recsys_assets.resources import (
@@ -212,3 +214,28 @@ def test_every_resource_has_a_plain_text_description_in_the_ui():
         for key, resource in build_resources(backend).items():
             assert dg.Definitions(resources={key: resource}).get_repository_def().get_top_level_resources()[
                 key].description, (backend, key)
+
+
+
+@pytest.mark.parametrize("url, expected", [
+    ("postgresql+psycopg://app:s3cret@db:54x2/shop", "RECSYS_DATABASE_URL: the port is not a number"),
+    ("app:s3cret at db", "RECSYS_DATABASE_URL is not a database URL"),
+    ("postgress://app:s3cret@db/shop", "RECSYS_DATABASE_URL: SQLAlchemy has no database 'postgress'"),
+    ("postgresql+psycopg2://app:s3cret@db/shop", "RECSYS_DATABASE_URL: the driver of 'postgresql+psycopg2' is not "
+                                                 "installed (psycopg2)"),
+])
+def test_a_malformed_database_url_names_the_variable_not_the_password(url, expected, local_settings, monkeypatch):
+    with pytest.raises(SettingsError) as caught:
+        AppDatabaseResource(url=url, local_root=local_settings.local_root).get_db()
+    assert str(caught.value).startswith(expected) and "s3cret" not in str(caught.value)
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__  # no chained error shows the URL
+    # In a run: the first step that reads the database fails with that message, and no event shows the password.
+    monkeypatch.setenv("RECSYS_DATABASE_URL", url)
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(ALL_ASSETS + ALL_CHECKS, resources=build_resources(dict(os.environ)),
+                                instance=instance, raise_on_error=False, selection=["users_csv"])
+        failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE)
+        assert expected in failure.step_failure_data.error.cause.message
+        logs = [e.message or "" for e in instance.all_logs(result.run_id)]
+        logs += [str(e.dagster_event) for e in instance.all_logs(result.run_id)]
+    assert logs and not any("s3cret" in line for line in logs)

@@ -197,14 +197,14 @@ def test_copy_path_matches_row_path(postgres, tmp_path, monkeypatch):
     normal = sorted((r[0], r[1], r[2], r[3], float(r[4]) if r[4] else None) for r in copy_rows[1:])
     assert normal == sorted((r[0], r[1], r[2], r[3], float(r[4]) if r[4] else None) for r in row_rows[1:])
     assert ("3", "sku\\3", str(T0 // 1000), "line break", 2.25) in normal
-    # A NULL item is no known item: left out as unknown, not as bad.
+    # A NULL item is a bad row, not an unknown item.
     assert by_copy.bad.reasons == by_rows.bad.reasons == {
-        "ITEM_ID has more than 256 characters": 1, "TIMESTAMP is in the future": 1}
-    assert by_copy.unknown == by_rows.unknown == 2  # user 999, the NULL item
+        "ITEM_ID has more than 256 characters": 1, "TIMESTAMP is in the future": 1, "ITEM_ID is empty or NULL": 1}
+    assert by_copy.unknown == by_rows.unknown == 1  # user 999 (this test makes "no such item" an item)
 
 
 def test_bad_rows_fail_with_examples_and_nothing_written(engine, tmp_path):
-    _fill(engine, events=EVENTS + [(None, "sku,1", T0, "view", None), (2, "sku,1", (LATEST + 7200) * 1000, "view", None)])
+    _fill(engine, events=EVENTS + [(2, "sku,1", (LATEST + 7200) * 1000, "view", None)])
     spec = _mapping(tmp_path).datasets["interactions"]
     store = LocalObjectStore(tmp_path / "s3")
     with pytest.raises(ExportError) as caught:
@@ -213,8 +213,17 @@ def test_bad_rows_fail_with_examples_and_nothing_written(engine, tmp_path):
     assert message.startswith("interactions: 1 bad rows") and "TIMESTAMP is in the future" in message
     assert "row with USER_ID=" in message and "s3://bucket/run/interactions.csv" in message
     assert caught.value.column == "TIMESTAMP" and caught.value.bad.count == 1
-    # The NULL user is neither a known user: it is left out as unknown, not reported as bad.
     assert store.list("s3://bucket/") == []
+
+
+@pytest.mark.parametrize("column", ["USER_ID", "ITEM_ID"])
+def test_an_event_with_a_null_id_is_a_bad_row_not_an_unknown_one(engine, tmp_path, column):
+    event = (None, "sku,1", T0, "view", None) if column == "USER_ID" else (2, None, T0, "view", None)
+    _fill(engine, events=EVENTS + [event])
+    error = _fails(engine, tmp_path, "interactions")
+    assert f"1 x {column} is empty or NULL" in str(error) and error.column == column
+    result, _ = _export(engine, tmp_path, "interactions", _mapping(tmp_path, policy="drop"))
+    assert (result.bad.count, result.unknown) == (1, 2)  # the two unknown are user 999 and "no such item"
 
 
 def test_drop_policy_leaves_bad_rows_out_and_reports_them(engine, tmp_path):

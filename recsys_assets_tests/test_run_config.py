@@ -11,6 +11,7 @@ from recsys_assets.assets.run_config import run_configs
 from recsys_assets.demo import leftovers
 from recsys_assets.resources import AwsPersonalizeResource, LocalObjectStoreResource
 from recsys_assets.workflow import run_checks
+from recsys_assets_tests.conftest import with_fields
 
 SCHEMAS = {ds: json.dumps(json.loads((Path("schemas") / f"{ds}.json").read_text())) for ds in ("users", "items", "interactions")}
 V1 = "arn:aws:personalize:::recipe/aws-user-personalization"
@@ -90,8 +91,23 @@ def test_hyperparameters_each_backend_would_refuse(local_resources):
      "NOSUCH"),
     (_training(recipe_arn="arn:aws:personalize:::recipe/aws-sims"), "aws-sims"),
     (_training(perform_hpo=True, hpo_config={"hpoResourceConfig": {"maxNumberOfTrainingJobs": "5000"}}), "5000"),
+    (_training(perform_hpo=True, hpo_config={"hpoResourceConfig": {"maxNumberOfTrainingJobs": "abc"}}),
+     "hpoResourceConfig.maxNumberOfTrainingJobs: 'abc' must be a whole number"),
+    (_training(event_type="nosuch"), "event_type 'nosuch': no interaction has this EVENT_TYPE; the interactions "
+                                     "hold 'view' ("),
+    ({"ops": {"recommendations_table": {"config": {"table": "recs; DROP TABLE users"}}}},
+     "ops.recommendations_table.config.table"),
+    ("users_to_score", "users_to_score 'SELECT id FROM nosuch_customers' can't be read: no such table"),
 ])
-def test_a_bad_run_config_stops_the_run_before_any_personalize_resource_exists(local_resources, run_config, expected):
+def test_a_bad_run_config_stops_the_run_before_any_personalize_resource_exists(local_resources, run_config, expected,
+                                                                                tmp_path):
+    if run_config == "users_to_score":  # a mapping whose users_to_score names no table
+        mapping = tmp_path / "mapping.toml"
+        mapping.write_text(Path("mappings/demo.toml").read_text().replace(
+            'users_to_score = "SELECT user_id FROM users ORDER BY user_id"',
+            'users_to_score = "SELECT id FROM nosuch_customers"'))
+        local_resources["app_db"] = with_fields(local_resources["app_db"], mapping_file=str(mapping))
+        run_config = {}
     with dg.instance_for_test() as instance:
         result = dg.materialize(ALL_ASSETS + ALL_CHECKS, resources=local_resources, instance=instance,
                                 run_config=run_config, raise_on_error=False)
@@ -101,3 +117,18 @@ def test_a_bad_run_config_stops_the_run_before_any_personalize_resource_exists(l
     assert "nothing was created or paid for" in failure.step_failure_data.error.message
     assert expected in failure.step_failure_data.error.message
     assert sum(leftovers(local_resources["personalize"].get_client()).values()) == 0
+
+
+@pytest.mark.parametrize("event_type, counts, expected", [
+    (None, None, []),
+    ("purchase", {"view": 5000, "purchase": 1200}, []),
+    ("nosuch", {"view": 5000, "purchase": 1200},
+     ["ops.solution_version.config.event_type 'nosuch': no interaction has this EVENT_TYPE; the interactions hold "
+      "'view' (5,000), 'purchase' (1,200)"]),
+    ("purchase", {"view": 5000, "purchase": 999},
+     ["ops.solution_version.config.event_type 'purchase': only 999 interactions have this EVENT_TYPE; Personalize "
+      "trains on at least 1,000 (the interactions hold 'view' (5,000), 'purchase' (999))"]),
+    ("view", None, ["ops.solution_version.config.event_type 'view': the interactions schema has no EVENT_TYPE field"]),
+])
+def test_training_on_one_event_type_needs_enough_of_it(event_type, counts, expected):
+    assert run_checks.event_type_problems(event_type, counts) == expected

@@ -35,7 +35,7 @@ def instance():
 def write_back(resources, instance, lines, **config):
     resources["object_store"].get_store().write_bytes(OUTPUT_URI, ("\n".join(lines) + "\n").encode())
     return dg.materialize([this_runs_batch_output, recommendations_table], instance=instance, raise_on_error=False,
-                          resources={k: resources[k] for k in ("app_db", "object_store", "run_outputs")},
+                          resources={k: resources[k] for k in ("app_db", "object_store", "run_outputs", "personalize")},
                           run_config={"ops": {"recommendations_table": {"config": config}}})
 
 

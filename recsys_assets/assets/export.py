@@ -112,7 +112,7 @@ def _build(dataset: str) -> dg.AssetsDefinition:
         if result.bad.count:
             metadata["bad_row_examples"] = "\n".join(result.bad.examples)
         exported = ExportedCsv(dataset=dataset, uri=uri, schema_json=schema_json, rows=result.rows, valid=valid,
-                               source=app_db.display_url,
+                               source=app_db.display_url, event_types=check.event_types,
                                error=None if valid else "see the asset's checks")
         return dg.MaterializeResult(value=exported, metadata=metadata, check_results=results)
 

@@ -15,7 +15,8 @@ from pydantic import Field
 
 from recsys_assets.assets.serving import WritebackConfig
 from recsys_assets.personalize_rules.limits import MAX_NUM_RESULTS
-from recsys_assets.resources import PersonalizeResource
+from recsys_assets.export.batch_users import users_to_score_problem
+from recsys_assets.resources import AppDatabaseResource, PersonalizeResource
 from recsys_assets.workflow import run_checks
 from recsys_assets.workflow.cost import trainings
 from recsys_assets.workflow.refs import ExportedCsv
@@ -72,11 +73,14 @@ def run_configs(run_config: dict) -> tuple[dict[str, dg.Config], list[str]]:
 
 
 def run_problems(configs: dict[str, dg.Config], exports: dict[str, ExportedCsv],
-                 personalize: PersonalizeResource) -> list[str]:
-    """What the service would refuse about this run's configs, checked against the schemas being imported."""
-    problems = []
+                 personalize: PersonalizeResource, app_db: AppDatabaseResource) -> list[str]:
+    """What the service or the batch step would refuse about this run's configs and mapping, checked
+    against the data being imported."""
+    problem = users_to_score_problem(app_db.get_db(), app_db.get_mapping())
+    problems = [problem] if problem else []
     training, batch = configs.get("solution_version"), configs.get("batch_output")
     if training is not None:
+        problems += run_checks.event_type_problems(training.event_type, exports["interactions"].event_types)
         auto_ml_recipes = (training.auto_ml_config or {}).get("recipeList") or []
         problems += run_checks.recipe_problems(training.recipe_arn, perform_auto_ml=training.perform_auto_ml,
                                                auto_ml_recipes=auto_ml_recipes)

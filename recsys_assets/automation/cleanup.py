@@ -9,13 +9,12 @@ in the UI says what still exists. The orphan sweep takes it up again at its next
 from datetime import datetime, timedelta, timezone
 
 import dagster as dg
-from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import Field
 
 from recsys_assets.assets.common import root_run_id
 from recsys_assets.resources import GuardrailsResource, ObjectStoreResource, PersonalizeResource
 from recsys_assets.workflow.naming import RunNames
-from recsys_assets.workflow.teardown import TeardownReport, run_scope, sweep_scope, teardown
+from recsys_assets.workflow.teardown import TeardownReport, delete_run_files, run_scope, sweep_scope, teardown
 
 UNFINISHED = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
                dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
@@ -66,7 +65,9 @@ def teardown_personalize_resources(context: dg.OpExecutionContext, config: Clean
     if config.delete_run_files and object_store.keep_run_files:
         context.log.info("keeping the runs' files: the object store's keep_run_files (RECSYS_KEEP_RUN_FILES) is set")
     elif config.delete_run_files:
-        files, files_failed = _delete_run_files(context, object_store, file_runs, config.dry_run)
+        files, files_failed = delete_run_files(object_store.get_store(),
+                                               [object_store.run_folder(r) for r in sorted(file_runs)],
+                                               context.log.info, dry_run=config.dry_run)
     # A dry run's output and metadata say "would_delete", never "deleted".
     verb = "would_delete" if config.dry_run else "deleted"
     summary = {verb: report.deleted, "kept": report.kept}
@@ -97,25 +98,6 @@ def _sweep_runs(instance: dg.DagsterInstance, max_age_hours: float) -> tuple[set
              *(r for r in ended if r.is_complete_and_waiting_to_retry)]
     keep = {root_run_id(r) for r in going}
     return keep, [r for r in ended if root_run_id(r) not in keep and r.job_name != cleanup_job.name]
-
-
-def _delete_run_files(context: dg.OpExecutionContext, object_store: ObjectStoreResource, run_ids: set[str],
-                      dry_run: bool) -> tuple[dict[str, int], dict[str, str]]:
-    """Folder -> files deleted there (with dry_run: that would be), and folder -> why it could not be emptied."""
-    store = object_store.get_store()
-    files, failed = {}, {}
-    for run_id in sorted(run_ids):
-        folder = object_store.run_folder(run_id)
-        try:
-            found = store.list(folder) if dry_run else store.delete_prefix(folder)
-        except (OSError, ClientError, BotoCoreError) as e:
-            failed[folder] = str(e)
-            context.log.warning(f"could not delete the files under {folder}: {e}")
-            continue
-        if found:
-            files[folder] = len(found)
-            context.log.info(f"{'would delete' if dry_run else 'deleted'} {len(found)} files under {folder}")
-    return files, failed
 
 
 def _what_is_left(context: dg.OpExecutionContext, report: TeardownReport, files_failed: dict[str, str]) -> str:

@@ -107,10 +107,13 @@ class Catalog:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield Txn(conn, scope)
+                conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                # A full disk fails a statement or the COMMIT, and SQLite then rolls the transaction back
+                # itself: a second ROLLBACK would replace "database or disk is full" with its own error.
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 raise
-            conn.execute("COMMIT")
 
 
 class Txn:

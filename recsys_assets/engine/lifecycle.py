@@ -62,9 +62,10 @@ def refresh(txn: Txn, data: DataStore) -> None:
             pid = res.internal.get("pid")
             if pid and not pid_alive(pid):
                 res.status = "CREATE FAILED"
-                res.body["failureReason"] = (
+                res.body["failureReason"] = _left_reason(res) or (
                     f"The local engine's worker (pid {pid}) exited before finishing; see {res.internal.get('log')}."
                 )
+                data.discard(res.arn)  # whatever it was writing when it died
                 txn.save(res, at)
 
 
@@ -103,6 +104,9 @@ def _advance(txn: Txn, data: DataStore, res: Resource, at: float) -> None:
 
 # Popen objects of workers this process started; polling them reaps finished ones (no zombies).
 CHILDREN: list[subprocess.Popen] = []
+# A worker that can't record its job's failure in the catalog (a full disk) writes the reason into a file of
+# this size, allocated when the job is created: overwriting its bytes needs no free space.
+REASON_BYTES = 4096
 
 
 def start_worker(root: Path, res: Resource, *, store_config: dict, pending_seconds: float) -> None:
@@ -110,6 +114,8 @@ def start_worker(root: Path, res: Resource, *, store_config: dict, pending_secon
     logs = root / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     log = logs / f"{res.kind}-{res.arn.rsplit('/', 1)[-1]}.log"
+    reason_file = log.with_suffix(".reason")
+    reason_file.write_bytes(b" " * REASON_BYTES)
     with open(log, "ab") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "recsys_assets.engine.worker", str(root), res.arn],
@@ -117,7 +123,21 @@ def start_worker(root: Path, res: Resource, *, store_config: dict, pending_secon
             start_new_session=True,  # survives the caller, like a job on the service
         )
     CHILDREN.append(proc)
-    res.internal.update(pid=proc.pid, log=str(log), store=store_config, pending_seconds=pending_seconds)
+    res.internal.update(pid=proc.pid, log=str(log), reason_file=str(reason_file), store=store_config,
+                        pending_seconds=pending_seconds)
+
+
+def leave_reason(res: Resource, reason: str) -> None:
+    """Keep the failureReason of a job whose worker can't write the catalog, for ``refresh`` to record."""
+    with open(res.internal["reason_file"], "r+b") as f:
+        f.write(reason.encode()[:REASON_BYTES])
+
+
+def _left_reason(res: Resource) -> str | None:
+    try:
+        return Path(res.internal["reason_file"]).read_bytes().decode(errors="ignore").strip() or None
+    except (KeyError, OSError):  # a job created before reason files, or the file is gone
+        return None
 
 
 def stop_worker(res: Resource) -> None:

@@ -7,6 +7,8 @@ would on AWS. Heavy numeric work also stays out of the orchestrator's process th
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import sys
 import threading
 import time
@@ -16,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from recsys_assets import storage
-from recsys_assets.engine import training
+from recsys_assets.engine import lifecycle, training
 from recsys_assets.engine.batch import BatchInputError, answer_batch_inputs
 from recsys_assets.engine.catalog import Catalog, Resource, Txn
 from recsys_assets.engine.data import DataStore
@@ -43,38 +45,57 @@ def main(root: str, arn: str) -> None:
     data = DataStore(root)
     res = _wait_for_row(catalog, arn)
     time.sleep(res.internal.get("pending_seconds", 0.0))
-    with catalog.transaction() as txn:
-        res = txn.get(arn)
-        if res is None or res.status != "CREATE PENDING":
-            return  # stopped or deleted while pending
-        res.status = "CREATE IN_PROGRESS"
-        txn.save(res)
-    started = time.time()
+    reason = None
+    try:
+        with catalog.transaction() as txn:
+            current = txn.get(arn)
+            if current is None or current.status != "CREATE PENDING":
+                return  # stopped or deleted while pending
+            current.status = "CREATE IN_PROGRESS"
+            txn.save(current)
+        started = time.time()
+        updates, status, reason = _run(catalog, data, res)
+        with catalog.transaction() as txn:
+            current = txn.get(arn)
+            if current is None or current.status != "CREATE IN_PROGRESS":
+                return  # stopped meanwhile: its outcome must not overwrite CREATE STOPPED
+            current.status = status
+            current.body.update(updates.get("body", {}))
+            current.internal.update(updates.get("internal", {}))
+            if reason:
+                current.body["failureReason"] = reason
+            if current.kind == "solution-version" and status == "ACTIVE":
+                # Billed compute: wall time of this job's work, training and evaluation together.
+                current.body["trainingHours"] = round((time.time() - started) / 3600, 6)
+            txn.save(current)
+    except sqlite3.OperationalError as e:
+        # The catalog can't be written (a full disk): the job fails, and ``refresh`` records it with this
+        # reason once this process is gone and the catalog can be written again.
+        data.discard(arn)
+        lifecycle.leave_reason(res, reason or f"The local engine could not write its catalog: {e}.")
+        raise
+    if "reason_file" in res.internal:  # recorded: nothing left for refresh to find
+        Path(res.internal["reason_file"]).unlink(missing_ok=True)
+
+
+def _run(catalog: Catalog, data: DataStore, res: Resource) -> tuple[dict, str, str | None]:
+    """The job's catalog updates, end status and failureReason."""
     if res.kind in ("solution-version", "batch-inference-job"):
         # Both score with the compiled kernels: numba's import and set-up (~0.7 s) overlap the job's
         # first steps this way.
         threading.Thread(target=_warm_kernels, name="kernels").start()
     try:
-        updates = _JOBS[res.kind](catalog, data, res)
-        status, reason = "ACTIVE", None
+        return _JOBS[res.kind](catalog, data, res), "ACTIVE", None
     except (JobFailed, TrainingError, DataValidationError, BatchInputError, FilterDataError) as e:
-        updates, status, reason = {}, "CREATE FAILED", str(e)
+        reason = str(e)
+    except OSError as e:  # the machine's trouble (a full disk), not an engine bug
+        reason = f"The local engine could not read or write a file: {e}"
     except Exception as e:  # noqa: BLE001 - an engine bug must still end the job, visibly
-        traceback.print_exc()
-        updates, status, reason = {}, "CREATE FAILED", f"Internal error in the local engine: {e!r}"
-    with catalog.transaction() as txn:
-        current = txn.get(arn)
-        if current is None or current.status != "CREATE IN_PROGRESS":
-            return  # stopped meanwhile: its outcome must not overwrite CREATE STOPPED
-        current.status = status
-        current.body.update(updates.get("body", {}))
-        current.internal.update(updates.get("internal", {}))
-        if reason:
-            current.body["failureReason"] = reason
-        if current.kind == "solution-version" and status == "ACTIVE":
-            # Billed compute: wall time of this job's work, training and evaluation together.
-            current.body["trainingHours"] = round((time.time() - started) / 3600, 6)
-        txn.save(current)
+        with contextlib.suppress(OSError):  # the log may be on the full disk too
+            traceback.print_exc()
+        reason = f"Internal error in the local engine: {e!r}"
+    data.discard(res.arn)  # a failed job keeps no model, not even part of one
+    return {}, "CREATE FAILED", reason
 
 
 def _warm_kernels() -> None:

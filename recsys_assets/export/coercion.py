@@ -149,8 +149,8 @@ def _text(value) -> str:
         return str(int(value))
     if isinstance(value, Decimal) and value == value.to_integral_value():
         return str(int(value))
-    if isinstance(value, bytes):
-        return value.decode("utf-8")
+    if isinstance(value, bytes):  # in a list (a bytea[]); undecodable bytes are refused by _to_text
+        return value.decode("utf-8", errors="surrogateescape")
     return str(value)
 
 

@@ -68,14 +68,22 @@ def export_csv(db: sa.Engine, spec: DatasetExport, schema: DatasetSchema, store:
             blocks = _in_background(copy_blocks(db, spec, schema, compiled, result))
         else:
             blocks = _row_blocks(db, spec, schema, latest, result)
-        for block in blocks:
-            if seen is not None:
-                block, duplicates = seen.keep_new(block)
-                result.duplicates += duplicates
-            if len(result.preview) < PREVIEW_ROWS:
-                result.preview += list(csv_rows(block[: 64 * 1024]))[: PREVIEW_ROWS - len(result.preview)]
-            result.rows += block.count(b"\n")
-            out.write(block)
+        try:
+            for block in blocks:
+                if seen is not None:
+                    block, duplicates = seen.keep_new(block)
+                    result.duplicates += duplicates
+                if len(result.preview) < PREVIEW_ROWS:
+                    result.preview += list(csv_rows(block[: 64 * 1024]))[: PREVIEW_ROWS - len(result.preview)]
+                result.rows += block.count(b"\n")
+                out.write(block)
+        except sa.exc.DBAPIError as e:
+            if getattr(e.orig, "sqlstate", None) not in _ENCODING_REFUSALS:
+                raise
+            raise ExportError(f"{spec.name}: {_source_label(spec)} holds text the database refuses to send in the "
+                              f"connection's client encoding, so the row can't be named "
+                              f"({str(e.orig).strip().splitlines()[0]}). {_ENCODING_ADVICE}. Nothing was written "
+                              f"to {uri}.") from None
         # The export query keeps one row per ID (users, items), or only known users' and items' (interactions).
         if seen is None:
             result.duplicates = result.source_rows - result.read_rows
@@ -90,6 +98,14 @@ def export_csv(db: sa.Engine, spec: DatasetExport, schema: DatasetSchema, store:
                               f"left to export ({result.bad.count} bad, "
                               f"{result.unknown} of unknown users or items, {result.duplicates} duplicates)", bad=result.bad)
     return result
+
+
+# character_not_in_repertoire, untranslatable_character: text the server won't send in the client encoding
+# (an SQL_ASCII database's invalid bytes under UTF8, an emoji under LATIN1), a whole result refused at once.
+_ENCODING_REFUSALS = {"22021", "22P05"}
+_ENCODING_ADVICE = ("Leave client_encoding out of the database URL or set it to UTF8 (an SQL_ASCII database's "
+                    "text is then read as UTF-8 through the app database resource, and undecodable values are "
+                    "reported as bad rows with their keys), or fix the text in the database")
 
 
 def _source_label(spec: DatasetExport) -> str:
@@ -108,6 +124,10 @@ def probe(db: sa.Engine, spec: DatasetExport) -> dict[str, str] | None:
                     execute(conn, f"SELECT * FROM ({sql}) p WHERE 1 = 0").close()
             except sa.exc.DBAPIError as e:
                 return str(e.orig).strip().splitlines()[0]
+            except UnicodeEncodeError as e:  # psycopg sends SQL in the client encoding: ASCII on SQL_ASCII
+                return (f"its SQL has a character the connection's client encoding ({e.encoding}) can't send: "
+                        f"{e.object[e.start:e.end]!r}; on an SQL_ASCII database write non-ASCII text in SQL "
+                        f"as byte escapes (E'caf\\xc3\\xa9')")
             return None
 
         problem = fails(f"SELECT * FROM {spec.from_sql}")
@@ -231,4 +251,3 @@ class _SeenLines:
         keep = np.zeros(len(lines), dtype=bool)
         keep[first[new]] = True
         return b"".join(line + b"\n" for line, k in zip(lines, keep) if k), duplicates
-

@@ -64,15 +64,16 @@ class DatasetExport:
         return f"SELECT COUNT(*) FROM {self.from_sql}"
 
     def export_sql(self) -> str:
-        """Rows to export: users/items one per ID; interactions only of users and items that are exported."""
+        """Rows to export: users/items one per ID; interactions only of users and items that are exported (or NULL)."""
         fields = ", ".join(self.columns)
         if self.name in ID_FIELDS:
             order = f" ORDER BY {self.latest_by} DESC" if self.latest_by else ""
             ranked = self.select_sql(f"ROW_NUMBER() OVER (PARTITION BY {self.columns[ID_FIELDS[self.name]]}{order})"
                                      " AS recsys_row")
             return f"SELECT {fields} FROM ({ranked}) d WHERE recsys_row = 1"
+        # A NULL ID passes on to the coercion, which refuses it as a bad row: it is no unknown user or item.
         known = " AND ".join(
-            f"EXISTS (SELECT 1 FROM ({other.select_sql()}) k{n} WHERE k{n}.{key} = d.{key})"
+            f"(d.{key} IS NULL OR EXISTS (SELECT 1 FROM ({other.select_sql()}) k{n} WHERE k{n}.{key} = d.{key}))"
             for n, (key, other) in enumerate(self.known_in)
         )
         return f"SELECT {fields} FROM ({self.select_sql()}) d" + (f" WHERE {known}" if known else "")

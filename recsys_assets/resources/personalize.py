@@ -66,6 +66,12 @@ class PersonalizeResource(dg.ConfigurableResource):
         raise NotImplementedError
 
     @property
+    def metrics_protocol(self) -> str:
+        """How this backend computes a solution version's metrics (which users and interactions it holds out):
+        the quality gate compares only metrics of the same protocol."""
+        raise NotImplementedError
+
+    @property
     def poll(self) -> PollSettings:
         return PollSettings(self.poll_interval_seconds, self.poll_max_interval_seconds,
                             resource_timeout=self.resource_timeout_seconds, job_timeout=self.timeout_seconds)
@@ -88,6 +94,13 @@ class LocalPersonalizeResource(PersonalizeResource):
                             region=self.region_name, transition_seconds=self.local_transition_seconds,
                             max_attempts=self.max_attempts)
 
+    @property
+    def metrics_protocol(self) -> str:
+        # The engine's own, versioned with its split (imported on first use: the trainers need numpy and scipy).
+        from recsys_assets.engine.training import METRICS_PROTOCOL
+
+        return METRICS_PROTOCOL
+
     def solution_config_problem(self, recipe_arn, solution_config, *, perform_hpo):
         # The engine's own hyperparameters (an extension) are valid here.
         return solution_config_problem(recipe_arn, solution_config, perform_hpo=perform_hpo)
@@ -108,6 +121,11 @@ class AwsPersonalizeResource(PersonalizeResource):
             "personalize", region_name=self.region_name, endpoint_url=self.endpoint_url,
             config=Config(retries={"mode": "standard", "max_attempts": self.max_attempts}),
         )
+
+    @property
+    def metrics_protocol(self) -> str:
+        # The service's own split, which it does not version.
+        return "aws"
 
     def solution_config_problem(self, recipe_arn, solution_config, *, perform_hpo):
         # The service knows only its documented hyperparameters; their ranges are the engine's, which pins

@@ -179,7 +179,8 @@ def training_cost(prices: PriceTable, usage: RunUsage) -> tuple[float, str]:
         parts.append(f"{len(by_interactions) * t.jobs_per_recipe} x {usage.interactions:,} interactions x "
                      f"${prices.per_1000_interactions_trained}/1,000")
     if by_hours:
-        parts.append(f"{hours:g} training h x ${prices.per_training_hour}/h")
+        # Fixed-point: a minute of training is 0.016667 h, not 1.7e-02 (the service reports 6 decimals at most).
+        parts.append(f"{f'{hours:.6f}'.rstrip('0').rstrip('.')} training h x ${prices.per_training_hour}/h")
     return usd, " + ".join(parts)
 
 

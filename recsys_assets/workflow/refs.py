@@ -22,6 +22,7 @@ class ExportedCsv:
     valid: bool
     source: str  # the app database it came from (password masked)
     error: str | None = None
+    event_types: dict[str, int] | None = None  # interactions: rows per EVENT_TYPE (None: the schema has none)
 
 
 @dataclass(frozen=True)

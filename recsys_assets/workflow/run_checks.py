@@ -13,6 +13,7 @@ from recsys_assets.personalize_rules import schemas as schema_rules
 from recsys_assets.personalize_rules.filter_checks import check_filter_against_schemas
 from recsys_assets.personalize_rules.filter_grammar import FilterExpressionError, parse_filter
 from recsys_assets.personalize_rules.limits import MAX_HPO_PARALLEL_TRAINING_JOBS, MAX_HPO_TRAINING_JOBS
+from recsys_assets.personalize_rules.minimums import MIN_INTERACTIONS
 from recsys_assets.personalize_rules.recipes import USER_BATCH_RECIPES, recipe_name
 
 TRAINING, BATCH = "ops.solution_version.config", "ops.batch_output.config"
@@ -65,4 +66,22 @@ def filter_problems(expression: str, schema_json: Mapping[str, str]) -> list[str
             for ds, text in schema_json.items()})
     except FilterExpressionError as e:
         return [f"{BATCH}.filter_expression {expression!r}: {e}"]
+    return []
+
+
+def event_type_problems(event_type: str | None, event_types: Mapping[str, int] | None) -> list[str]:
+    """Training on one EVENT_TYPE needs that type among the interactions being imported, at least
+    MIN_INTERACTIONS times [DG:limits: the minimum counts after event-type filtering]."""
+    if not event_type:
+        return []
+    key = f"{TRAINING}.event_type {event_type!r}"
+    if event_types is None:
+        return [f"{key}: the interactions schema has no EVENT_TYPE field"]
+    held = ", ".join(f"{name!r} ({n:,})" for name, n in sorted(event_types.items(), key=lambda t: -t[1])[:10]) or "none"
+    found = event_types.get(event_type, 0)
+    if not found:
+        return [f"{key}: no interaction has this EVENT_TYPE; the interactions hold {held}"]
+    if found < MIN_INTERACTIONS:
+        return [f"{key}: only {found:,} interactions have this EVENT_TYPE; Personalize trains on at least "
+                f"{MIN_INTERACTIONS:,} (the interactions hold {held})"]
     return []

@@ -23,6 +23,7 @@ from typing import Callable
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from recsys_assets.storage import ObjectStore
 from recsys_assets.workflow import resource_types as rt
 from recsys_assets.workflow.ensure import tags_of
 from recsys_assets.workflow.naming import DEPLOYMENT_TAG, RUN_TAG, RunNames, schema_name_pattern
@@ -307,3 +308,20 @@ def teardown(client, scope: Scope, poll: PollSettings, log: Callable[[str], None
             else:  # in use by a dataset of ours that could not be deleted, or another error
                 fail(schema, e)
     return report
+
+
+def delete_run_files(store: ObjectStore, folders: list[str], log: Callable[[str], None], *,
+                     dry_run: bool = False) -> tuple[dict[str, int], dict[str, str]]:
+    """Folder -> files deleted there (with dry_run: that would be), and folder -> why it could not be emptied."""
+    files, failed = {}, {}
+    for folder in folders:
+        try:
+            found = store.list(folder) if dry_run else store.delete_prefix(folder)
+        except (OSError, ClientError, BotoCoreError) as e:
+            failed[folder] = str(e)
+            log(f"could not delete the files under {folder}: {e}")
+            continue
+        if found:
+            files[folder] = len(found)
+            log(f"{'would delete' if dry_run else 'deleted'} {len(found)} files under {folder}")
+    return files, failed

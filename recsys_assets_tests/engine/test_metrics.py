@@ -231,3 +231,55 @@ def test_trend_prediction_accuracy_finds_a_predictable_trend():
     metrics = solution_metrics(TRENDING_NOW.arn, TrainingData(frame), solution_config={
         "featureTransformationParameters": {"trend_discovery_frequency": "1 day"}})
     assert metrics["trend_prediction_accuracy"] == 1.0
+
+
+RENAMED = 'u😀,"x'  # an emoji, a quote and a comma: a valid user ID (README)
+
+
+def test_renaming_one_user_moves_at_most_that_user_in_or_out_of_the_test_users():
+    frame = structured_interactions(n_users=300)
+    events = preparation.Events.from_frame(frame, np.ones(len(frame)))
+    for seed in range(3):
+        before = set(events.user_ids[documented_split(events, seed).users])
+        for old in ("u3", "u150", sorted(before)[0]):  # the last one is a test user
+            renamed = frame.assign(USER_ID=frame["USER_ID"].replace({old: RENAMED}))
+            moved = preparation.Events.from_frame(renamed, np.ones(len(renamed)))
+            after = {old if u == RENAMED else u for u in moved.user_ids[documented_split(moved, seed).users]}
+            # Either nothing moved, or the renamed user moved in (out) and took (left) one place.
+            assert len(after) == len(before) and len(before ^ after) in (0, 2)
+            assert not before ^ after or old in before ^ after
+
+
+def test_renaming_one_user_leaves_the_metrics_of_an_unchanged_data_set_nearly_unchanged():
+    # The tracker's case: one user of 300 renamed to an ID with an emoji, a quote and a comma. Drawing test
+    # users by code (codes follow the sorted IDs) reshuffled them and moved NDCG@10 by a third.
+    from bench.engine_data import demo_data
+
+    interactions, items = demo_data(users=300, items=300, interactions=12_000, seed=1)
+    renamed = interactions.assign(USER_ID=interactions["USER_ID"].replace({"3": RENAMED}))
+
+    def tested(frame):
+        events = preparation.prepare(UP2, TrainingData(frame, items=items)).events
+        return {"3" if u == RENAMED else u for u in events.user_ids[documented_split(events, 0).users]}
+
+    assert len(tested(interactions) - tested(renamed)) <= 1
+    before = solution_metrics(UP2, TrainingData(interactions, items=items))
+    after = solution_metrics(UP2, TrainingData(renamed, items=items))
+    for metric in ("normalized_discounted_cumulative_gain_at_10", "precision_at_10"):
+        assert after[metric] == pytest.approx(before[metric], rel=0.05), metric
+
+
+def test_the_validation_subsample_is_drawn_by_id_too(monkeypatch):
+    monkeypatch.setattr(training, "MAX_VALIDATION_USERS", 100)
+    frame = structured_interactions(n_users=300)
+
+    def validation_users(frame, name):
+        events = preparation.Events.from_frame(frame, np.ones(len(frame)))
+        users, _ = training._validation_split(events, np.ones(len(events.user), dtype=bool), 0)
+        assert len(users) == 100
+        return {name if u == RENAMED else u for u in events.user_ids[users]}
+
+    before = validation_users(frame, "")
+    for old in ("u3", sorted(before)[0]):
+        after = validation_users(frame.assign(USER_ID=frame["USER_ID"].replace({old: RENAMED})), old)
+        assert len(before ^ after) in (0, 2) and (not before ^ after or old in before ^ after)
