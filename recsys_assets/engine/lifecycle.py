@@ -58,7 +58,9 @@ def refresh(txn: Txn, data: DataStore) -> None:
     for res in txn.timed():
         _advance(txn, data, res, at)
     for kind in (k for k in KINDS.values() if k.worker):
-        for res in txn.find(kind.name, statuses=(*CREATING, "CREATE STOPPING")):
+        # Not CREATE STOPPING: StopSolutionVersionCreation ended its worker on purpose, and its timed
+        # transition ends it CREATE STOPPED.
+        for res in txn.find(kind.name, statuses=CREATING):
             pid = res.internal.get("pid")
             if pid and not pid_alive(pid):
                 res.status = "CREATE FAILED"

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 
 import pytest
 
+from recsys_assets.engine.catalog import Catalog
 from recsys_assets.engine.data import DataStore
 from recsys_assets.engine.models import Model
 
@@ -209,6 +212,31 @@ def test_get_solution_metrics_needs_an_active_version(personalize, engine_root):
         personalize.get_solution_metrics(solutionVersionArn=failed)
     with pytest.raises(personalize.exceptions.ResourceNotFoundException):
         personalize.get_solution_metrics(solutionVersionArn=solution + "/00000000")
+
+
+def test_a_stopped_training_whose_worker_is_gone_ends_stopped_not_failed(make_personalize, engine_root, fake_clock):
+    """StopSolutionVersionCreation ends the worker at once; the version still goes STOPPING -> STOPPED."""
+    c = make_personalize(transition_seconds=0.6)
+    group = c.create_dataset_group(name="shop")["datasetGroupArn"]
+    fake_clock.advance(1)
+    solution = c.create_solution(name="recs", datasetGroupArn=group, recipeArn=UP_V2,
+                                 performAutoTraining=False)["solutionArn"]
+    fake_clock.advance(1)
+    training = insert_version(engine_root, solution, group, "CREATE IN_PROGRESS", "00000001")
+    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])  # stands for the worker
+    with Catalog(engine_root / "catalog.db").transaction() as txn:
+        version = txn.get(training)
+        version.internal["pid"] = worker.pid
+        txn.save(version)
+    c.stop_solution_version_creation(solutionVersionArn=training)
+    worker.wait(timeout=10)
+
+    def status():
+        return c.describe_solution_version(solutionVersionArn=training)["solutionVersion"]["status"]
+
+    assert status() == "CREATE STOPPING"
+    fake_clock.advance(0.7)
+    assert status() == "CREATE STOPPED"
 
 
 def test_stop_solution_version_creation(make_personalize, engine_root, fake_clock):
