@@ -1,6 +1,9 @@
 """The local Personalize engine: the Personalize API beneath a real boto3 client, trained here.
 
-- ``transport``: the botocore hook that answers a real client (``local_client``)
+- ``transport``: the botocore hooks that answer real clients (``local_client``; ``local_runtime_client`` and
+  ``local_events_client`` for ``personalize-runtime`` and ``personalize-events``)
+- ``runtime``: campaigns answering GetRecommendations and GetPersonalizedRanking; ``events``: PutEvents,
+  PutUsers, PutItems; ``endpoint``: both over HTTP (ASGI) for clients in other processes
 - ``service``: routing a request through the model's constraints (``constraints``) to its handler
 - ``operations``: the handlers by resource family; ``core``: what they share; ``errors``: the answers
 - ``kinds``: the resource-type table; ``lifecycle``: statuses over time and worker supervision;
@@ -17,15 +20,15 @@ objects are read and written through ``recsys_assets.storage``. The engine impor
 project.
 """
 
-__all__ = ["local_client", "solution_config_problem"]
+__all__ = ["local_client", "local_runtime_client", "local_events_client", "solution_config_problem"]
 
 
 def __getattr__(name: str):
     # Imported on first use: worker processes import this package too, and need neither boto3 nor the service.
-    if name == "local_client":
-        from recsys_assets.engine.transport import local_client
+    if name in ("local_client", "local_runtime_client", "local_events_client"):
+        from recsys_assets.engine import transport
 
-        return local_client
+        return getattr(transport, name)
     if name == "solution_config_problem":
         from recsys_assets.engine.recipes.catalogue import solution_config_problem
 

@@ -101,7 +101,7 @@ def answer_batch_inputs(
         if not np.array_equal(np.asarray(filter_ctx.item_ids), np.asarray(model.item_ids)):
             raise ValueError("filter_ctx.item_ids must be the model's catalogue, in the model's order")
     inputs = _checked_inputs(store, input_path, output_path)
-    writer = _Writer(model, recipe, num_results, filter_, filter_ctx)
+    writer = Writer(model, recipe, num_results, filter_, filter_ctx)
 
     totals = {"input_files": len(inputs), "records": 0, "error_records": 0}
     # Three stages overlap, each mostly outside the GIL: the next block is answered while this one is
@@ -150,18 +150,22 @@ def _checked_inputs(store: ObjectStore, input_path: str, output_path: str) -> li
             split_uri(path)
         except ValueError as e:
             raise BatchInputError(f"Invalid S3 {kind} path: {e}") from None
-    inputs = input_uris(store, input_path)
+    # The output may sit next to the input, as AWS allows (s3://b/ for input s3://b/input.json, as AWS's batch
+    # notebook does); AWS only recommends a separate output folder. Input paths are S3 prefixes
+    # [DG:creating-batch-inference-job]
+    # (https://docs.aws.amazon.com/personalize/latest/dg/creating-batch-inference-job.html),
+    # so an output next to the input matches the input prefix on a rerun. The files are listed
+    # before any output is written, and an object that is this job's output for another input (``users.json.out``
+    # next to ``users.json``, left by an earlier run) is not read as input (emulator choice: it is rewritten), so
+    # no input is ever overwritten and a rerun reads the same inputs.
+    listed = input_uris(store, input_path)
+    produced = {output_uri(uri, output_path) for uri in listed}
+    inputs = [uri for uri in listed if uri not in produced]
     if not inputs:
         raise BatchInputError(f"Invalid S3 input path: no input files found under {input_path}")
     outputs: dict[str, str] = {}
     for uri in inputs:
         out = output_uri(uri, output_path)
-        # Output that falls under the input prefix would be read back as input by the next run.
-        if out.startswith(input_path):
-            raise BatchInputError(
-                f"Invalid S3 output path: {output_path} overlaps the input location {input_path}; "
-                "write the output to a separate folder"
-            )
         if out in outputs:
             raise BatchInputError(f"Invalid S3 input path: {outputs[out]} and {uri} would both be written to {out}")
         outputs[out] = uri
@@ -202,7 +206,7 @@ def _read_line(text: str, batch_input: str, filter_: ParsedFilter | None) -> _Li
     return _Line(echo, key, item_list, filter_values)
 
 
-class _Writer:
+class Writer:
     """Answers blocks of lines with the model and renders them as output lines."""
 
     def __init__(self, model, recipe, num_results: int, filter_, filter_ctx):

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from recsys_assets.engine import lifecycle
 from recsys_assets.engine.catalog import Catalog, Resource, Txn
+from recsys_assets.engine.constraints import request_errors
 from recsys_assets.engine.data import DataStore
 from recsys_assets.engine.errors import ServiceError, already_exists, in_use, invalid, limit_exceeded, not_found
 from recsys_assets.engine.kinds import KINDS, Kind
@@ -130,3 +131,24 @@ class ServiceCore:
         if res.status in DELETING:
             raise in_use(f"The resource {arn} is being deleted.")
         return res
+
+
+class DataPlaneService(ServiceCore):
+    """personalize-runtime or personalize-events on the engine's state: ``operations`` maps each operation to
+    its handler; a request is checked against the client's service model first, as the control plane's are."""
+
+    operations: dict[str, Callable[["DataPlaneService", dict], dict | None]] = {}
+
+    def __init__(self, root: str | Path, store_config: dict, *, region: str = "us-east-1", service_model=None):
+        super().__init__(root, store_config, region=region)
+        self.service_model = service_model
+
+    def handle(self, operation: str, params: dict) -> dict:
+        handler = self.operations.get(operation)
+        if handler is None:
+            raise invalid(f"The local Personalize engine does not implement {operation}.")
+        if self.service_model is not None:
+            problem = request_errors(self.service_model.operation_model(operation), params)
+            if problem:
+                raise invalid(problem)
+        return handler(self, params) or {}

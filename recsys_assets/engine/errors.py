@@ -34,3 +34,10 @@ def check_quota(count: int, limit: int, message: str) -> None:
     """``count``: the resources the quota counts (those being deleted no longer do)."""
     if count >= limit:
         raise limit_exceeded(message)
+
+
+def unsupported(feature: str) -> ServiceError:
+    """A documented feature the engine does not emulate: a modeled InvalidInputException naming it, raised after
+    the request's own validation, so a client's ``except ClientError`` handles it as it would any refusal."""
+    return ServiceError("InvalidInputException",
+                        f"The local Personalize engine does not support {feature}.")

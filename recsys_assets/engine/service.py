@@ -5,7 +5,8 @@ botocore has serialized and partly validated (required members, types, minimums)
 response, or raises ``ServiceError`` with the code and message the service would send. It adds what
 botocore leaves to the server: the service model's constraints (``constraints``), then the operation's
 own rules (``operations``: cross-resource rules, status preconditions, quotas, name uniqueness), with the
-deletion order in ``deletion`` and the statuses' movement in ``lifecycle``.
+deletion order in ``deletion`` and the statuses' movement in ``lifecycle``. An operation the engine does not
+implement answers InvalidInputException naming it, so ``except ClientError`` handles it as any service error.
 """
 
 from __future__ import annotations
@@ -27,7 +28,11 @@ class LocalPersonalize(ServiceCore):
         self.service_model = service_model or default_service_model()
 
     def handle(self, operation: str, params: dict) -> dict:
-        handler = self._route(operation)
+        try:
+            handler = self._route(operation)
+        except NotImplementedError as e:
+            # A modeled error, so ``except ClientError`` catches it; botocore validated the request already.
+            raise invalid(str(e)) from None
         problem = request_errors(self.service_model.operation_model(operation), params)
         if problem:
             raise invalid(problem)

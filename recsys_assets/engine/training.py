@@ -33,7 +33,7 @@ from recsys_assets.engine import algorithms, repeats
 from recsys_assets.engine.metrics import TOP_K, TREND_METRIC, evaluate
 from recsys_assets.engine.models import Model
 from recsys_assets.engine.recipes import hpo
-from recsys_assets.engine.recipes.catalogue import BLEND, TREND_WINDOWS, TRENDING_NOW
+from recsys_assets.engine.recipes.catalogue import BLEND, TREND_WINDOWS, TRENDING_NOW, TrainingError
 from recsys_assets.engine.recipes.preparation import Events, Prepared, TrainingData, prepare
 from recsys_assets.engine.recipes.trainers import Fitted, complete, fit_candidate, sequences, with_repeats
 
@@ -243,3 +243,27 @@ def train_and_evaluate(recipe_arn: str, data: TrainingData, *, event_type: str |
         metrics[TREND_METRIC] = trend_prediction_accuracy(prepared, fitted.values, seed)
     model = complete(fitted, prepared, split.truth, seed=seed)
     return model, {name: round(float(value), 4) for name, value in metrics.items()}
+
+
+def train_auto_ml(recipe_arns: tuple[str, ...], metric_name: str, data: TrainingData, *,
+                  event_type: str | None = None, seed: int = 0) -> tuple[str, Model, dict[str, float]]:
+    """AutoML: each candidate recipe trained with HPO, as ``train_and_evaluate`` does, and the one whose
+    ``metric_name`` (GetSolutionMetrics' value) is highest kept; a tie goes to the earlier recipe.
+
+    Returns (best recipe ARN, its model, its metrics). The solutionConfig is not used: with performAutoML
+    the service ignores all of it but autoMLConfig (catalogue's AutoML notes). A candidate that can't train
+    on this data (TrainingError) is skipped; if none can, the first one's error is raised.
+    """
+    best: tuple[str, Model, dict[str, float]] | None = None
+    first_error: TrainingError | None = None
+    for arn in recipe_arns:
+        try:
+            model, metrics = train_and_evaluate(arn, data, event_type=event_type, perform_hpo=True, seed=seed)
+        except TrainingError as e:
+            first_error = first_error or e
+            continue
+        if best is None or metrics[metric_name] > best[2][metric_name]:
+            best = (arn, model, metrics)
+    if best is None:
+        raise first_error
+    return best

@@ -24,7 +24,7 @@ from recsys_assets.engine.catalog import Catalog, Resource, Txn
 from recsys_assets.engine.data import DataStore
 from recsys_assets.engine.filter_evaluation import FilterContext, FilterDataError
 from recsys_assets.engine.models import Model
-from recsys_assets.engine.recipes.catalogue import TrainingError, get_recipe
+from recsys_assets.engine.recipes.catalogue import TrainingError, auto_ml_candidates, get_recipe
 from recsys_assets.engine.recipes.preparation import TrainingData
 from recsys_assets.personalize_rules.bulk_csv import DataValidationError, read_dataset_csv
 from recsys_assets.personalize_rules.filter_grammar import parse_filter
@@ -115,7 +115,7 @@ def _wait_for_row(catalog: Catalog, arn: str) -> Resource:
     raise SystemExit(f"job {arn} never appeared in the catalog")
 
 
-def _group_frames(catalog: Catalog, data: DataStore, group_arn: str) -> dict[str, pd.DataFrame | None]:
+def group_frames(catalog: Catalog, data: DataStore, group_arn: str) -> dict[str, pd.DataFrame | None]:
     with catalog.connect() as conn:
         txn = Txn(conn)
         datasets = [(d, txn.get(d.body["schemaArn"])) for d in txn.find("dataset", group_arn)]
@@ -177,7 +177,7 @@ def import_job(catalog: Catalog, data: DataStore, job: Resource) -> dict:
 
 def training_job(catalog: Catalog, data: DataStore, version: Resource) -> dict:
     body = version.body
-    frames = _group_frames(catalog, data, body["datasetGroupArn"])
+    frames = group_frames(catalog, data, body["datasetGroupArn"])
     if frames["interactions"] is None:
         raise JobFailed("Create failed. The dataset group has no imported Item interactions data.")
     group_data = TrainingData(**frames)
@@ -186,14 +186,31 @@ def training_job(catalog: Catalog, data: DataStore, version: Resource) -> dict:
         config = _updated_config(catalog, version.internal["base"], config)
     # An UPDATE reuses the tuned values of the version it updates and searches no further.
     perform_hpo = bool(body.get("performHPO")) and not version.internal.get("base")
-    model, scores = training.train_and_evaluate(body["recipeArn"], group_data, event_type=body.get("eventType"),
-                                               solution_config=config, perform_hpo=perform_hpo)
+    # AutoML (FULL): every candidate recipe trains with HPO, the best by autoMLConfig.metricName is kept. An
+    # UPDATE of an AutoML solution retrains the recipe its FULL version chose (body's recipeArn, set on create).
+    auto_ml = bool(body.get("performAutoML")) and not version.internal.get("base")
+    if auto_ml:
+        recipes, metric = auto_ml_candidates(config)
+        recipe_arn, model, scores = training.train_auto_ml(recipes, metric, group_data,
+                                                           event_type=body.get("eventType"))
+    else:
+        recipe_arn = body["recipeArn"]
+        model, scores = training.train_and_evaluate(recipe_arn, group_data, event_type=body.get("eventType"),
+                                                   solution_config=config, perform_hpo=perform_hpo)
     path = data.model_path(version.arn)
     path.parent.mkdir(parents=True, exist_ok=True)
     model.save(path)
-    updates = {"internal": {"metrics": scores, "model": str(path)}}
+    updates = {"internal": {"metrics": scores, "model": str(path)}, "body": {}}
     if perform_hpo and model.tuned_hyperparameters:
-        updates["body"] = {"tunedHPOParams": {"algorithmHyperParameters": model.tuned_hyperparameters}}
+        updates["body"]["tunedHPOParams"] = {"algorithmHyperParameters": model.tuned_hyperparameters}
+    if auto_ml:
+        # The version names the recipe it trained; DescribeSolution reports it as autoMLResult.bestRecipeArn.
+        updates["body"]["recipeArn"] = recipe_arn
+        with catalog.transaction() as txn:
+            solution = txn.get(body["solutionArn"])
+            if solution is not None:
+                solution.body["autoMLResult"] = {"bestRecipeArn": recipe_arn}
+                txn.save(solution)
     return updates
 
 
@@ -223,7 +240,7 @@ def batch_inference_job(catalog: Catalog, data: DataStore, job: Resource) -> dic
     parsed, ctx = None, None
     if flt is not None:
         parsed = parse_filter(flt.body["filterExpression"])
-        frames = _group_frames(catalog, data, version.body["datasetGroupArn"])
+        frames = group_frames(catalog, data, version.body["datasetGroupArn"])
         ctx = FilterContext(item_ids=model.item_ids, **frames)
     counts = answer_batch_inputs(
         storage.from_config(job.internal["store"]), model, recipe,

@@ -1,7 +1,11 @@
 """Avro schemas as Personalize reads them: CreateSchema's rules, CreateDataset's per-type rules, UpdateDataset's.
 
 Sources: [DG:custom-datasets-and-schemas], [DG:how-it-works-dataset-schema], [DG:limits]
-(https://docs.aws.amazon.com/personalize/latest/dg/custom-datasets-and-schemas.html); the failure texts
+(https://docs.aws.amazon.com/personalize/latest/dg/custom-datasets-and-schemas.html); for Domain dataset
+groups [DG:ECOMMERCE-datasets-and-schemas], [DG:ECOMMERCE-items-dataset],
+[DG:VIDEO-ON-DEMAND-datasets-and-schemas], [DG:VIDEO-ON-DEMAND-items-dataset]
+(https://docs.aws.amazon.com/personalize/latest/dg/ECOMMERCE-datasets-and-schemas.html,
+https://docs.aws.amazon.com/personalize/latest/dg/VIDEO-ON-DEMAND-datasets-and-schemas.html); the failure texts
 are the InvalidInputException messages.
 """
 
@@ -9,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 MAX_SCHEMA_CHARS = 20000  # [BC] CreateSchema.schema
@@ -56,6 +60,7 @@ class _Column:
     type: str
     required: bool = False
     nullable: bool = False  # whether the schema may declare it nullable (required fields never)
+    flag: str | None = None  # "categorical" or "textual": the field must carry that attribute (domain fields)
 
 
 @dataclass(frozen=True)
@@ -129,6 +134,57 @@ _RULES = {
     ),
 }
 DATASET_TYPES = tuple(_RULES)
+
+# Domain dataset groups [DG:ECOMMERCE-datasets-and-schemas], [DG:VIDEO-ON-DEMAND-datasets-and-schemas]: only
+# Interactions, Users and Items datasets, each with the domain's required fields and reserved keywords. "Reserved
+# categorical string fields must have categorical set to true, while reserved string fields can't be
+# categorical"; the emulator reads a "textual string" keyword (PRODUCT_DESCRIPTION) the same way. Metadata limits
+# are the custom ones [DG:limits]. CREATION_TIMESTAMP is a long, as in the requirement tables (the ECOMMERCE items
+# page's list says float; emulator choice: the tables' long, as for custom Items).
+DOMAINS = ("ECOMMERCE", "VIDEO_ON_DEMAND")
+_CATEGORICAL = _Column("string", required=True, flag="categorical")
+_NULLABLE_CATEGORICAL = _Column("string", nullable=True, flag="categorical")
+_NULLABLE_TEXTUAL = _Column("string", nullable=True, flag="textual")
+# Domain interactions: the custom fields, with EVENT_TYPE required.
+_DOMAIN_INTERACTIONS = replace(_RULES["INTERACTIONS"],
+                               columns={**_RULES["INTERACTIONS"].columns, "EVENT_TYPE": _REQUIRED_STRING})
+
+
+def _domain_users(**fields: _Column) -> _DatasetRules:
+    return _DatasetRules("Users", "Users", {"USER_ID": _REQUIRED_STRING, **fields}, min_metadata=1, max_metadata=25)
+
+
+def _domain_items(**fields: _Column) -> _DatasetRules:
+    return _DatasetRules("Items", "Items", {"ITEM_ID": _REQUIRED_STRING, **fields}, min_metadata=0,
+                         max_metadata=100, max_textual=1)
+
+
+_DOMAIN_RULES = {
+    "ECOMMERCE": {
+        "INTERACTIONS": _DOMAIN_INTERACTIONS,
+        "USERS": _domain_users(),
+        "ITEMS": _domain_items(
+            PRICE=_Column("float", required=True), CATEGORY_L1=_CATEGORICAL, CATEGORY_L2=_NULLABLE_CATEGORICAL,
+            CATEGORY_L3=_NULLABLE_CATEGORICAL, PRODUCT_DESCRIPTION=_NULLABLE_TEXTUAL,
+            CREATION_TIMESTAMP=_Column("long"), AGE_GROUP=_NULLABLE_CATEGORICAL, ADULT=_NULLABLE_CATEGORICAL,
+            GENDER=_NULLABLE_CATEGORICAL),
+    },
+    "VIDEO_ON_DEMAND": {
+        "INTERACTIONS": _DOMAIN_INTERACTIONS,
+        "USERS": _domain_users(SUBSCRIPTION_MODEL=_NULLABLE_CATEGORICAL),
+        "ITEMS": _domain_items(
+            GENRES=_CATEGORICAL, CREATION_TIMESTAMP=_REQUIRED_LONG, PRICE=_Column("float"),
+            DURATION=_Column("float"), GENRE_L2=_NULLABLE_CATEGORICAL, GENRE_L3=_NULLABLE_CATEGORICAL,
+            AVERAGE_RATING=_Column("float", nullable=True), PRODUCT_DESCRIPTION=_NULLABLE_TEXTUAL,
+            CONTENT_OWNER=_NULLABLE_CATEGORICAL, CONTENT_CLASSIFICATION=_NULLABLE_CATEGORICAL),
+    },
+}
+
+
+def check_domain(domain: str) -> None:
+    """A CreateDatasetGroup/CreateSchema ``domain``: one of DOMAINS."""
+    if domain not in DOMAINS:
+        raise SchemaValidationError(f"Invalid domain {domain!r}; expected one of {', '.join(DOMAINS)}.")
 
 
 def _rules(dataset_type: str) -> _DatasetRules:
@@ -212,8 +268,12 @@ def _parse_field(raw: object, position: int) -> SchemaField:
     return SchemaField(name, base, nullable, raw.get("categorical", False), raw.get("textual", False))
 
 
-def check_schema_for_dataset_type(schema: DatasetSchema, dataset_type: str) -> None:
+def check_schema_for_dataset_type(schema: DatasetSchema, dataset_type: str, domain: str | None = None) -> None:
     """Check the CreateDataset-time rules: does ``schema`` fit ``dataset_type`` (case-insensitive)?
+
+    ``domain`` (ECOMMERCE, VIDEO_ON_DEMAND): the rules of that domain's dataset groups instead, which have
+    only Interactions, Users and Items datasets, and whose categorical (textual) keywords must be categorical
+    (textual).
 
     The record name must be the type's canonical name (Interactions, Items, Users, Actions,
     ActionInteractions). The docs say the name "must match the dataset type" without saying where it
@@ -224,7 +284,15 @@ def check_schema_for_dataset_type(schema: DatasetSchema, dataset_type: str) -> N
     Metadata fields (all others) are counted against the per-type limits of [DG:limits].
     """
     rules = _rules(dataset_type)
-    label = rules.api_name
+    if domain is not None:
+        check_domain(domain)
+        if dataset_type.upper() not in _DOMAIN_RULES[domain]:
+            valid = ", ".join(r.api_name for r in _DOMAIN_RULES[domain].values())
+            raise SchemaValidationError(
+                f"{domain} Domain dataset groups have no {rules.api_name} datasets; their dataset types are {valid}."
+            )
+        rules = _DOMAIN_RULES[domain][dataset_type.upper()]
+    label = rules.api_name if domain is None else f"{domain} {rules.api_name}"
     if schema.name != rules.record_name:
         raise SchemaValidationError(
             f"Schema record name {schema.name!r} does not match dataset type {label}; "
@@ -246,7 +314,11 @@ def check_schema_for_dataset_type(schema: DatasetSchema, dataset_type: str) -> N
             )
         if f.nullable and not column.nullable:
             raise SchemaValidationError(f"{label} schema: {role} {name} cannot be nullable.")
-        if f.categorical or f.textual:
+        if column.flag == "categorical" and not (f.categorical and not f.textual):
+            raise SchemaValidationError(f"{label} schema: {role} {name} must be categorical (and not textual).")
+        if column.flag == "textual" and not (f.textual and not f.categorical):
+            raise SchemaValidationError(f"{label} schema: {role} {name} must be textual (and not categorical).")
+        if column.flag is None and (f.categorical or f.textual):
             raise SchemaValidationError(f"{label} schema: {role} {name} cannot be categorical or textual.")
     metadata = [f.name for f in schema.fields if f.name not in rules.columns]
     if len(metadata) < rules.min_metadata:

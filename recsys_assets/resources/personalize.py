@@ -56,6 +56,14 @@ class PersonalizeResource(dg.ConfigurableResource):
     def get_client(self):
         raise NotImplementedError
 
+    def get_runtime_client(self):
+        """A ``personalize-runtime`` client (GetRecommendations, GetPersonalizedRanking on a campaign)."""
+        raise NotImplementedError
+
+    def get_events_client(self):
+        """A ``personalize-events`` client (PutEvents, PutUsers, PutItems)."""
+        raise NotImplementedError
+
     def preflight(self) -> Preflight:
         """Problems that would make a paid call fail and what could not be verified; empty on the local backend."""
         return Preflight()
@@ -94,6 +102,18 @@ class LocalPersonalizeResource(PersonalizeResource):
                             region=self.region_name, transition_seconds=self.local_transition_seconds,
                             max_attempts=self.max_attempts)
 
+    def get_runtime_client(self):
+        from recsys_assets.engine.transport import local_runtime_client
+
+        return local_runtime_client(Path(self.local_root, "engine"), self.object_store.get_store().config(),
+                                    region=self.region_name, max_attempts=self.max_attempts)
+
+    def get_events_client(self):
+        from recsys_assets.engine.transport import local_events_client
+
+        return local_events_client(Path(self.local_root, "engine"), self.object_store.get_store().config(),
+                                   region=self.region_name, max_attempts=self.max_attempts)
+
     @property
     def metrics_protocol(self) -> str:
         # The engine's own, versioned with its split (imported on first use: the trainers need numpy and scipy).
@@ -117,8 +137,17 @@ class AwsPersonalizeResource(PersonalizeResource):
         # "standard" is AWS's recommended mode (https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html):
         # "adaptive" is experimental and only helps a client that is itself the source of throttling, which a
         # pipeline polling every 30 s or more is not.
+        return self._client("personalize")
+
+    def get_runtime_client(self):
+        return self._client("personalize-runtime")
+
+    def get_events_client(self):
+        return self._client("personalize-events")
+
+    def _client(self, service: str):
         return boto3.session.Session(profile_name=self.profile_name).client(
-            "personalize", region_name=self.region_name, endpoint_url=self.endpoint_url,
+            service, region_name=self.region_name, endpoint_url=self.endpoint_url,
             config=Config(retries={"mode": "standard", "max_attempts": self.max_attempts}),
         )
 

@@ -29,15 +29,16 @@ INF = math.inf
 
 @dataclass(frozen=True)
 class Tiers:
-    """A price per 1,000 units that falls with the month's volume: (units up to which it holds, usd), ..."""
+    """A price per ``per`` (1,000) units that falls with the month's volume: (units up to which it holds, usd), ..."""
 
     steps: tuple[tuple[float, float], ...]
+    per: float = 1000
 
     def cost(self, units: float) -> float:
         total, below = 0.0, 0.0
         for up_to, usd in self.steps:
             in_tier = max(0.0, min(units, up_to) - below)
-            total += in_tier / 1000 * usd
+            total += in_tier / self.per * usd
             below = up_to
         return total
 
@@ -64,6 +65,9 @@ class PriceTable:
     s3_per_gb_month: float = 0.023
     s3_per_1000_writes: float = 0.005
     s3_per_1000_reads: float = 0.0004
+    # Real-time campaigns: per TPS-hour (per=1), tiered by the month's TPS-hours; a campaign pays at least its
+    # minProvisionedTPS every hour it is ACTIVE, or the actual TPS when higher.
+    per_tps_hour: Tiers = Tiers(((20_000, 0.2), (200_000, 0.1), (INF, 0.05)), per=1)
 
 
 # us-east-1 list prices. "verified" means seen on an AWS page from this machine; none is.
@@ -78,6 +82,14 @@ SOURCES = {
     "s3_per_gb_month": "S3 Standard, public write-ups of aws.amazon.com/s3/pricing",
     "s3_per_1000_writes": "S3 PUT/COPY/POST/LIST, public write-ups of aws.amazon.com/s3/pricing",
     "s3_per_1000_reads": "S3 GET, public write-ups of aws.amazon.com/s3/pricing",
+    # https://aws.amazon.com/personalize/pricing/ ("Recommendation (inference)": real-time recommendations are
+    # measured in TPS, "you pay for the maximum of either the minimum provisioned TPS or the actual TPS", actual
+    # TPS averaged over 5-minute windows) and CreateCampaign's minProvisionedTPS docs
+    # (docs.aws.amazon.com/personalize/latest/dg/API_CreateCampaign.html: "It sets the minimum billing charge
+    # for the campaign while it is active"). The page copy here has the unit, not the numbers.
+    "per_tps_hour": "unit and billing rule per aws.amazon.com/personalize/pricing/; tier prices UNVERIFIED "
+                    "(recalled from that page, not in the copy read here): 0.2 USD per TPS-hour for the first "
+                    "20,000 TPS-hours a month, 0.1 for the next 180,000, 0.05 above 200,000",
 }
 LIST_PRICES = PriceTable()
 # AutoML's own recipe list when none is given is not published; its USER_PERSONALIZATION candidates were two
@@ -85,6 +97,17 @@ LIST_PRICES = PriceTable()
 AUTOML_DEFAULT_RECIPES = 2
 # The service's default maxNumberOfTrainingJobs is not documented: assume its maximum.
 HPO_DEFAULT_JOBS = MAX_HPO_TRAINING_JOBS
+
+
+def campaign_cost(prices: PriceTable, *, min_provisioned_tps: float, hours: float,
+                  actual_tps: float | None = None, month_tps_hours: float | None = None) -> tuple[float, str]:
+    """What a real-time campaign costs for ``hours`` ACTIVE: the greater of minProvisionedTPS and the actual
+    TPS, per hour, on the month's TPS-hour tiers (pass ``month_tps_hours`` and this pays its share)."""
+    tps = max(float(min_provisioned_tps), float(actual_tps or 0.0))
+    tps_hours = tps * hours
+    month = tps_hours if month_tps_hours is None else month_tps_hours
+    usd = prices.per_tps_hour.cost(month) * (tps_hours / month if month else 0.0)
+    return usd, f"{tps:g} TPS x {hours:g} h = {tps_hours:,.0f} TPS-hours, tiered on {month:,.0f}/month"
 
 
 class BudgetExceeded(Exception):
@@ -113,7 +136,11 @@ def trainings(*, recipe_arn: str | None, perform_hpo: bool, perform_auto_ml: boo
     else:
         recipes = (recipe_arn,)
     jobs = 1
-    if perform_hpo:
+    if perform_auto_ml:
+        # "When performAutoML is set to true, Amazon Personalize only evaluates the autoMLConfig section of the
+        # solution configuration" (CreateSolution, solutionConfig): hpoConfig's limits don't apply; budget the maximum.
+        jobs = HPO_DEFAULT_JOBS
+    elif perform_hpo:
         jobs = int(config.get("hpoConfig", {}).get("hpoResourceConfig", {}).get("maxNumberOfTrainingJobs",
                                                                                  HPO_DEFAULT_JOBS))
     return Trainings(recipes, jobs)

@@ -72,5 +72,7 @@ def train_solution_version(client, names: RunNames, *, dataset_group_arn: str, r
     metrics = client.get_solution_metrics(solutionVersionArn=version_arn)["metrics"]
     return SolutionVersionRef(
         solution_arn=solution_arn, solution_version_arn=version_arn, dataset_group_arn=dataset_group_arn,
-        recipe_arn=recipe_arn, status=version["status"], training_hours=version.get("trainingHours", 0.0),
+        # With AutoML the version names the recipe the service chose (DescribeSolutionVersion recipeArn).
+        recipe_arn=version.get("recipeArn") or recipe_arn, status=version["status"],
+        training_hours=version.get("trainingHours", 0.0),
         metrics=metrics, reused=earlier is not None, tuned_hpo_params=version.get("tunedHPOParams"))

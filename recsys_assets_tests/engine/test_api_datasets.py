@@ -77,11 +77,12 @@ def test_dataset_group_kms_key_and_role_go_together(personalize):
     assert (group["roleArn"], group["kmsKeyArn"]) == (ROLE_ARN, key)
 
 
-def test_domain_dataset_groups_and_schemas_are_not_implemented(personalize):
-    with pytest.raises(NotImplementedError, match="CreateDatasetGroup with domain"):
-        personalize.create_dataset_group(name="shop", domain="ECOMMERCE")
-    with pytest.raises(NotImplementedError, match="CreateSchema with domain"):
-        personalize.create_schema(name="s", schema=schema_text("users"), domain="ECOMMERCE")
+def test_custom_dataset_groups_have_no_domain(personalize):
+    # Domain dataset groups and domain schemas: test_api_domains.py.
+    group = personalize.describe_dataset_group(datasetGroupArn=make_group(personalize))["datasetGroup"]
+    assert "domain" not in group
+    schema = personalize.describe_schema(schemaArn=make_schema(personalize, "users"))["schema"]
+    assert "domain" not in schema
 
 
 def test_dataset_group_quota_of_five(personalize):

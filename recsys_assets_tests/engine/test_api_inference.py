@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import botocore.exceptions
 import pytest
 
 from recsys_assets.engine.recipes import catalogue
@@ -181,6 +182,42 @@ def test_batch_job_preconditions(personalize, trained, engine_root, monkeypatch)
                        match="You can't get batch recommendations with the aws-trending-now recipe"):
         batch_job(c, trending_version)
     assert c.list_batch_inference_jobs()["batchInferenceJobs"] == []
+
+
+SIMS = "arn:aws:personalize:::recipe/aws-similar-items"
+
+
+def test_theme_generation_is_refused_with_a_modeled_error_after_the_request_checks(personalize, trained,
+                                                                                   engine_root):
+    c = personalize
+    group, _, _ = trained
+    sims = insert_version(engine_root, make_solution(c, group, "sims", recipe=SIMS), group, recipe=SIMS)
+    themes = {"batchInferenceJobMode": "THEME_GENERATION",
+              "themeGenerationConfig": {"fieldsForThemeGeneration": {"itemName": "TITLE"}}}
+    # The request's own problems first: a missing item-name field, a filter that does not fit.
+    with pytest.raises(c.exceptions.InvalidInputException, match="needs themeGenerationConfig"):
+        batch_job(c, sims, batchInferenceJobMode="THEME_GENERATION")
+    users_filter = c.create_filter(name="adults", datasetGroupArn=group,
+                                   filterExpression="INCLUDE UserID WHERE Users.AGE >= 18")["filterArn"]
+    with pytest.raises(c.exceptions.InvalidInputException, match="needs an ItemID filter"):
+        batch_job(c, sims, filterArn=users_filter, **themes)
+    # A valid request: the feature is refused as any modeled error, which `except ClientError` catches.
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        batch_job(c, sims, **themes)
+    assert e.value.response["Error"]["Code"] == "InvalidInputException"
+    assert "does not support theme generation" in error_message(e)
+    assert c.list_batch_inference_jobs()["batchInferenceJobs"] == []
+
+
+def test_batch_output_may_sit_next_to_its_input(personalize, trained):
+    # AWS's batch notebook: input s3://bucket/input.json, output s3://bucket/ (AWS only recommends a separate
+    # folder). The job's files: test_batch.py::test_output_may_sit_next_to_its_input.
+    arn = personalize.create_batch_inference_job(
+        jobName="recs", solutionVersionArn=trained[2], roleArn=ROLE_ARN,
+        jobInput={"s3DataSource": {"path": "s3://bucket/input.json"}},
+        jobOutput={"s3DataDestination": {"path": "s3://bucket/"}})["batchInferenceJobArn"]
+    job = personalize.describe_batch_inference_job(batchInferenceJobArn=arn)["batchInferenceJob"]
+    assert job["jobOutput"] == {"s3DataDestination": {"path": "s3://bucket/"}}
 
 
 def test_batch_jobs_in_flight_quota_and_what_they_block(make_personalize, trained):

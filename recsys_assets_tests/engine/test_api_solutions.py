@@ -73,8 +73,8 @@ def test_solution_preconditions(make_personalize):
         create(recipeArn="arn:aws:personalize:::recipe/aws-ecomm-popular-items-by-views")
     with pytest.raises(c.exceptions.InvalidInputException, match="recipeArn is required"):
         create(recipeArn=None)
-    with pytest.raises(NotImplementedError, match="performAutoML"):
-        create(recipeArn=None, performAutoML=True)
+    with pytest.raises(c.exceptions.InvalidInputException, match="recipeArn must be omitted"):
+        create(performAutoML=True)
     with pytest.raises(c.exceptions.InvalidInputException, match="semantic-similarity"):
         create(performIncrementalUpdate=True)
     with pytest.raises(c.exceptions.InvalidInputException, match="from 1 to 30 days"):

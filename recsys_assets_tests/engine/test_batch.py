@@ -267,19 +267,34 @@ def test_no_input_files(store):
 
 
 @pytest.mark.parametrize(
-    "input_path, output_path",
+    "input_path, output_path, output",
     [
-        ("s3://b/in/", "s3://b/in/"),
-        ("s3://b/in/", "s3://b/in"),
-        ("s3://b/in/users.json", "s3://b/in/"),  # users.json.out would match the input prefix
-        ("s3://b/in/", "s3://b/in/out/"),
+        ("s3://b/input.json", "s3://b/", "s3://b/input.json.out"),  # AWS's batch notebook: output next to input
+        ("s3://b/in/", "s3://b/in/", "s3://b/in/input.json.out"),
+        ("s3://b/in/", "s3://b/in", "s3://b/in/input.json.out"),
+        ("s3://b/in/input.json", "s3://b/in/", "s3://b/in/input.json.out"),
     ],
 )
-def test_output_must_be_separate_from_input(store, input_path, output_path):
+def test_output_may_sit_next_to_its_input(store, input_path, output_path, output):
+    # AWS allows it (it only recommends a separate folder); the output is never read as input, even on a rerun,
+    # and the input is never overwritten.
+    input_uri = output.removesuffix(".out")
+    put(store, input_uri, ['{"userId": "1"}', '{"userId": "2"}'])
+    before = store.read_bytes(input_uri)
+    for _ in range(2):
+        totals = run(store, input_path=input_path, output_path=output_path)
+        assert (totals["input_files"], totals["records"]) == (1, 2)
+        assert [line["input"] for line in read_lines(store, output)] == [{"userId": "1"}, {"userId": "2"}]
+    assert store.read_bytes(input_uri) == before
+    assert sorted(u for u in store.list("s3://b/") if not u.endswith("/")) == sorted([input_uri, output])
+
+
+def test_output_folder_inside_the_input_folder(store):
     put(store, "s3://b/in/users.json", ['{"userId": "1"}'])
-    with pytest.raises(ValueError, match="Invalid S3 output path"):
-        run(store, input_path=input_path, output_path=output_path)
-    assert store.list("s3://b/") == ["s3://b/in/users.json"]
+    for _ in range(2):  # the rerun does not read the first run's output, though it is under the input prefix
+        assert run(store, input_path="s3://b/in/", output_path="s3://b/in/out/")["input_files"] == 1
+    assert store.list("s3://b/") == ["s3://b/in/out/users.json.out", "s3://b/in/users.json"]
+    assert read_lines(store, "s3://b/in/users.json") == [{"userId": "1"}]
 
 
 def test_paths_must_be_s3_uris(store):

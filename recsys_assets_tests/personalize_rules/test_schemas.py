@@ -355,3 +355,91 @@ def test_replacement_may_add_nullable_fields():
 def test_replacement_keeps_current_fields(fields, message):
     with pytest.raises(SchemaValidationError, match=message):
         replacement(*fields)
+
+
+# --- Domain dataset groups [DG:ECOMMERCE-datasets-and-schemas], [DG:VIDEO-ON-DEMAND-datasets-and-schemas] --------
+
+DOMAIN_MINIMAL = {
+    ("ECOMMERCE", "INTERACTIONS"): [fld("USER_ID"), fld("ITEM_ID"), fld("TIMESTAMP", "long"), fld("EVENT_TYPE")],
+    ("ECOMMERCE", "ITEMS"): [fld("ITEM_ID"), fld("PRICE", "float"), fld("CATEGORY_L1", categorical=True)],
+    ("ECOMMERCE", "USERS"): [fld("USER_ID"), fld("AGE", "int")],
+    ("VIDEO_ON_DEMAND", "INTERACTIONS"): [fld("USER_ID"), fld("ITEM_ID"), fld("TIMESTAMP", "long"), fld("EVENT_TYPE")],
+    ("VIDEO_ON_DEMAND", "ITEMS"): [fld("ITEM_ID"), fld("GENRES", categorical=True), fld("CREATION_TIMESTAMP", "long")],
+    ("VIDEO_ON_DEMAND", "USERS"): [fld("USER_ID"), fld("AGE", "int")],
+}
+
+
+def check_domain_schema(domain: str, dataset_type: str, fields: list[dict]) -> None:
+    record = MINIMAL[dataset_type][0]
+    check_schema_for_dataset_type(parse_schema(avro(record, fields)), dataset_type, domain)
+
+
+@pytest.mark.parametrize("domain, dataset_type", list(DOMAIN_MINIMAL))
+def test_minimal_domain_schemas_pass(domain, dataset_type):
+    check_domain_schema(domain, dataset_type, DOMAIN_MINIMAL[domain, dataset_type])
+
+
+@pytest.mark.parametrize("domain, dataset_type", list(DOMAIN_MINIMAL))
+def test_each_domain_required_field_missing(domain, dataset_type):
+    fields = DOMAIN_MINIMAL[domain, dataset_type]
+    required = [f["name"] for f in fields if f["name"] != "AGE"]
+    for name in required:
+        with pytest.raises(SchemaValidationError, match=f"missing the required field {name}"):
+            check_domain_schema(domain, dataset_type, [f for f in fields if f["name"] != name])
+
+
+def test_custom_minimal_schemas_miss_domain_fields():
+    # A custom Items schema has no PRICE/CATEGORY_L1 (ECOMMERCE) or GENRES+CREATION_TIMESTAMP (VIDEO_ON_DEMAND).
+    with pytest.raises(SchemaValidationError, match="ECOMMERCE Items schema is missing the required field PRICE"):
+        check_domain_schema("ECOMMERCE", "ITEMS", MINIMAL["ITEMS"][1])
+    with pytest.raises(SchemaValidationError, match="VIDEO_ON_DEMAND Items schema is missing the required field "
+                                                    "CREATION_TIMESTAMP"):
+        check_domain_schema("VIDEO_ON_DEMAND", "ITEMS", MINIMAL["ITEMS"][1])
+
+
+@pytest.mark.parametrize(
+    "domain, field, message",
+    [
+        ("ECOMMERCE", fld("CATEGORY_L2", ["string", "null"]), "reserved keyword CATEGORY_L2 must be categorical"),
+        ("ECOMMERCE", fld("PRODUCT_DESCRIPTION", ["string", "null"], categorical=True),
+         "reserved keyword PRODUCT_DESCRIPTION must be textual"),
+        ("ECOMMERCE", fld("CREATION_TIMESTAMP", "float"), "CREATION_TIMESTAMP must be of type long, not float"),
+        ("VIDEO_ON_DEMAND", fld("PRICE", ["float", "null"]), "reserved keyword PRICE cannot be nullable"),
+        ("VIDEO_ON_DEMAND", fld("DURATION", "long"), "DURATION must be of type float, not long"),
+        ("VIDEO_ON_DEMAND", fld("CONTENT_OWNER", "string"), "reserved keyword CONTENT_OWNER must be categorical"),
+    ],
+)
+def test_domain_items_reserved_keywords(domain, field, message):
+    with pytest.raises(SchemaValidationError, match=message):
+        check_domain_schema(domain, "ITEMS", DOMAIN_MINIMAL[domain, "ITEMS"] + [field])
+
+
+def test_domain_items_reserved_keywords_with_their_types_pass():
+    check_domain_schema("ECOMMERCE", "ITEMS", DOMAIN_MINIMAL["ECOMMERCE", "ITEMS"] + [
+        fld(n, ["string", "null"], categorical=True) for n in ("CATEGORY_L2", "CATEGORY_L3", "AGE_GROUP", "ADULT",
+                                                             "GENDER")
+    ] + [fld("PRODUCT_DESCRIPTION", ["null", "string"], textual=True), fld("CREATION_TIMESTAMP", "long")])
+    check_domain_schema("VIDEO_ON_DEMAND", "ITEMS", DOMAIN_MINIMAL["VIDEO_ON_DEMAND", "ITEMS"] + [
+        fld(n, ["string", "null"], categorical=True) for n in ("GENRE_L2", "GENRE_L3", "CONTENT_OWNER",
+                                                             "CONTENT_CLASSIFICATION")
+    ] + [fld("PRICE", "float"), fld("DURATION", "float"), fld("AVERAGE_RATING", ["float", "null"]),
+         fld("PRODUCT_DESCRIPTION", ["null", "string"], textual=True)])
+
+
+def test_domain_users_need_a_metadata_field_besides_subscription_model():
+    check_domain_schema("VIDEO_ON_DEMAND", "USERS", DOMAIN_MINIMAL["VIDEO_ON_DEMAND", "USERS"] + [
+        fld("SUBSCRIPTION_MODEL", ["string", "null"], categorical=True)])
+    with pytest.raises(SchemaValidationError, match="needs at least 1 metadata field"):
+        check_domain_schema("VIDEO_ON_DEMAND", "USERS", [fld("USER_ID"), fld("SUBSCRIPTION_MODEL", categorical=True)])
+
+
+@pytest.mark.parametrize("dataset_type", ["ACTIONS", "ACTION_INTERACTIONS"])
+def test_domain_groups_have_no_action_datasets(dataset_type):
+    with pytest.raises(SchemaValidationError, match=f"have no {dataset_label(dataset_type)} datasets"):
+        check_domain_schema("ECOMMERCE", dataset_type, MINIMAL[dataset_type][1])
+
+
+def test_unknown_domain():
+    with pytest.raises(SchemaValidationError, match="Invalid domain 'RETAIL'; expected one of ECOMMERCE, "
+                                                    "VIDEO_ON_DEMAND"):
+        check_domain_schema("RETAIL", "USERS", DOMAIN_MINIMAL["ECOMMERCE", "USERS"])

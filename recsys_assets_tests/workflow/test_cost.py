@@ -71,15 +71,16 @@ def test_hpo_multiplies_the_trainings_paid_for():
 
 
 def test_automl_trains_every_recipe_of_its_list_with_hpo_even_when_hpo_is_off():
+    # AutoML reads only autoMLConfig: hpoConfig's limit of 4 does not apply, each recipe may take the maximum.
     config = {"autoMLConfig": {"recipeList": [V1, V2, "arn:aws:personalize:::recipe/aws-popularity-count"]},
               "hpoConfig": {"hpoResourceConfig": {"maxNumberOfTrainingJobs": "4"}}}
     paid = trainings(recipe_arn=None, perform_hpo=False, perform_auto_ml=True, solution_config=config)
-    assert (paid.count, paid.jobs_per_recipe) == (12, 4)
+    assert (paid.count, paid.jobs_per_recipe) == (120, 40)
     # no list: the service's own, assumed two recipes, billed by the hour
     assert trainings(recipe_arn=None, perform_hpo=False, perform_auto_ml=True, solution_config=None).count == 80
     u = RunUsage(bytes_ingested=0, interactions=1_000_000, trainings=paid, training_hours=1.0, recommendations=0)
-    # V2 pays interactions x 4 jobs; V1 and popularity-count pay 4 hours each
-    assert run_cost(PRICES, u).training == pytest.approx(4 * 1_000 * 0.002 + 8 * 0.24)
+    # V2 pays interactions x 40 jobs; V1 and popularity-count pay 40 hours each
+    assert run_cost(PRICES, u).training == pytest.approx(40 * 1_000 * 0.002 + 80 * 0.24)
 
 
 def test_batch_tiers_apply_to_the_month():

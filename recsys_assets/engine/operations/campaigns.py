@@ -28,6 +28,12 @@ def _deployable(svc: ServiceCore, txn: Txn, arn: str, config: dict | None) -> Re
     return active[0]
 
 
+def deployed_version(svc: ServiceCore, txn: Txn, campaign: Resource) -> Resource:
+    """The solution version an ACTIVE campaign serves now (an update in progress serves the old one;
+    <solution>/$LATEST serves the solution's newest ACTIVE version)."""
+    return _deployable(svc, txn, campaign.body["solutionVersionArn"], None)
+
+
 def create_campaign(svc: ServiceCore, p: dict) -> dict:
     name = p["name"]
     with svc.transaction() as txn:

@@ -1,4 +1,4 @@
-"""Dataset groups, schemas, datasets and dataset import jobs."""
+"""Dataset groups (Custom and Domain), schemas, datasets and dataset import jobs."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from recsys_assets.personalize_rules.limits import MAX_DATASET_GROUPS, MAX_SCHEM
 
 
 def create_dataset_group(svc: ServiceCore, p: dict) -> dict:
-    if p.get("domain"):
-        raise NotImplementedError("The local Personalize engine does not implement Domain dataset groups "
-                                  "(CreateDatasetGroup with domain).")
+    domain = p.get("domain")
+    if domain is not None:
+        _check_domain(domain)
     if bool(p.get("roleArn")) != bool(p.get("kmsKeyArn")):
         raise invalid("Supplying an IAM role is only valid when also specifying a KMS key, "
                       "and a KMS key needs a role that can access it.")
@@ -23,15 +23,16 @@ def create_dataset_group(svc: ServiceCore, p: dict) -> dict:
     with svc.transaction() as txn:
         check_quota(txn.count("dataset-group", excluding=DELETING), MAX_DATASET_GROUPS,
                     f"More than {MAX_DATASET_GROUPS} dataset groups; delete some and try again.")
-        body = {k: p.get(k) for k in ("roleArn", "kmsKeyArn")}
+        # A Domain dataset group [DG:CreateDatasetGroup]: its datasets use schemas of its domain.
+        body = {k: p.get(k) for k in ("roleArn", "kmsKeyArn", "domain")}
         res = svc.new(txn, "dataset-group", svc.arn(f"dataset-group/{name}"), name, None, body, p.get("tags"))
     return {"datasetGroupArn": res.arn}
 
 
 def create_schema(svc: ServiceCore, p: dict) -> dict:
-    if p.get("domain"):
-        raise NotImplementedError("The local Personalize engine does not implement domain schemas "
-                                  "(CreateSchema with domain).")
+    domain = p.get("domain")
+    if domain is not None:
+        _check_domain(domain)
     name = p["name"]
     try:
         schemas.parse_schema(p["schema"])
@@ -39,7 +40,8 @@ def create_schema(svc: ServiceCore, p: dict) -> dict:
         raise invalid(str(e)) from None
     with svc.transaction() as txn:
         check_quota(txn.count("schema"), MAX_SCHEMAS, f"More than {MAX_SCHEMAS} schemas.")
-        res = svc.new(txn, "schema", svc.arn(f"schema/{name}"), name, None, {"schema": p["schema"]})
+        # The domain's own rules apply at CreateDataset, once the dataset type is known [DG:CreateSchema].
+        res = svc.new(txn, "schema", svc.arn(f"schema/{name}"), name, None, {"schema": p["schema"], "domain": domain})
     return {"schemaArn": res.arn}
 
 
@@ -52,7 +54,7 @@ def create_dataset(svc: ServiceCore, p: dict) -> dict:
         group = svc.get(txn, p["datasetGroupArn"], "dataset-group")
         svc.require_active(group, "Dataset group")
         schema = svc.get(txn, p["schemaArn"], "schema")
-        _schema_for(schema, dataset_type)
+        _schema_for(schema, dataset_type, group)
         if any(d.body["datasetType"] == dataset_type for d in txn.find("dataset", group.arn)):
             raise already_exists(f"Dataset group {group.arn} already has a {dataset_type} dataset.")
         body = {"datasetGroupArn": group.arn, "datasetType": dataset_type, "schemaArn": schema.arn,
@@ -79,8 +81,9 @@ def update_dataset(svc: ServiceCore, p: dict) -> dict:
         if schema.arn == dataset.body["schemaArn"]:
             raise invalid(f"Dataset {dataset.arn} already uses schema {schema.arn}.")
         current = schemas.parse_schema(svc.get(txn, dataset.body["schemaArn"], "schema").body["schema"])
+        group = svc.get(txn, dataset.body["datasetGroupArn"], "dataset-group")
         try:
-            schemas.check_schema_replacement(current, _schema_for(schema, dataset_type))
+            schemas.check_schema_replacement(current, _schema_for(schema, dataset_type, group))
         except schemas.SchemaValidationError as e:
             raise invalid(str(e)) from None
         svc.start_update(txn, dataset, {"schemaArn": schema.arn}, {"schemaArn": schema.arn})
@@ -113,14 +116,30 @@ def create_dataset_import_job(svc: ServiceCore, p: dict) -> dict:
     return {"datasetImportJobArn": res.arn}
 
 
-def _schema_for(schema: Resource, dataset_type: str) -> schemas.DatasetSchema:
-    """A stored schema, checked for a dataset type as CreateDataset/UpdateDataset do."""
+def _schema_for(schema: Resource, dataset_type: str, group: Resource) -> schemas.DatasetSchema:
+    """A stored schema, checked for a dataset type of ``group`` as CreateDataset/UpdateDataset do.
+
+    A Domain dataset group takes schemas created with its domain, and a Custom one schemas created without
+    [DG:CreateSchema: "specify the domain you chose when you created the Domain dataset group"]."""
+    domain, schema_domain = group.body.get("domain"), schema.body.get("domain")
+    if schema_domain != domain:
+        made = f"with domain {schema_domain}" if schema_domain else "without a domain"
+        wanted = f"the {domain} Domain dataset group" if domain else "a Custom dataset group (no domain)"
+        raise invalid(f"Schema {schema.arn} was created {made}; {wanted} {group.arn} needs a schema created "
+                      f"{f'with domain {domain}' if domain else 'without a domain'}.")
     parsed = schemas.parse_schema(schema.body["schema"])
     try:
-        schemas.check_schema_for_dataset_type(parsed, dataset_type)
+        schemas.check_schema_for_dataset_type(parsed, dataset_type, domain)
     except schemas.SchemaValidationError as e:
         raise invalid(str(e)) from None
     return parsed
+
+
+def _check_domain(domain: str) -> None:
+    try:
+        schemas.check_domain(domain)
+    except schemas.SchemaValidationError as e:
+        raise invalid(str(e)) from None
 
 
 OPERATIONS = {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from recsys_assets.engine.core import ServiceCore
-from recsys_assets.engine.errors import check_quota, invalid, limit_exceeded
+from recsys_assets.engine.errors import check_quota, invalid, limit_exceeded, unsupported
 from recsys_assets.engine.recipes.catalogue import Recipe, get_recipe
 from recsys_assets.engine.statuses import DELETING
 from recsys_assets.personalize_rules import schemas
@@ -55,12 +55,15 @@ def create_batch_inference_job(svc: ServiceCore, p: dict) -> dict:
         recipe = get_recipe(version.body["recipeArn"])
         if recipe.batch_input is None:
             raise invalid(f"You can't get batch recommendations with the {recipe.name} recipe.")
-        if p.get("batchInferenceJobMode", "BATCH_INFERENCE") != "BATCH_INFERENCE":
+        themes = p.get("batchInferenceJobMode", "BATCH_INFERENCE") != "BATCH_INFERENCE"
+        if themes:
             if recipe.name != "aws-similar-items":
                 raise invalid("Theme generation (batchInferenceJobMode THEME_GENERATION) is available only "
                               "for solution versions of the Similar-Items recipe.")
-            raise NotImplementedError("The local Personalize engine does not implement theme generation "
-                                      "(CreateBatchInferenceJob with batchInferenceJobMode THEME_GENERATION).")
+            # [DG:themed-batch-recommendations]: theme generation names the Items field holding item names.
+            if not (p.get("themeGenerationConfig") or {}).get("fieldsForThemeGeneration", {}).get("itemName"):
+                raise invalid("Theme generation needs themeGenerationConfig.fieldsForThemeGeneration.itemName, "
+                              "the Items field with each item's name.")
         if p.get("filterArn"):
             flt = svc.get(txn, p["filterArn"], "filter")
             svc.require_active(flt, "Filter")
@@ -68,6 +71,9 @@ def create_batch_inference_job(svc: ServiceCore, p: dict) -> dict:
                 raise invalid(f"Filter {flt.arn} belongs to another dataset group than the solution version.")
             _check_filter_fits(parse_filter(flt.body["filterExpression"]), recipe)
         svc.check_in_flight_quota(txn, "batch-inference-job")
+        if themes:  # after the request's own checks: a bad request hears about its real problem first
+            raise unsupported("theme generation (CreateBatchInferenceJob with batchInferenceJobMode "
+                              "THEME_GENERATION)")
         body = {
             "solutionVersionArn": version.arn, "filterArn": p.get("filterArn"), "numResults": num_results,
             "jobInput": p["jobInput"], "jobOutput": p["jobOutput"], "roleArn": p["roleArn"],

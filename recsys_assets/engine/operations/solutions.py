@@ -8,23 +8,31 @@ import secrets
 from recsys_assets.engine import lifecycle
 from recsys_assets.engine.core import ServiceCore
 from recsys_assets.engine.errors import check_quota, in_use, invalid, not_found
-from recsys_assets.engine.recipes.catalogue import DOMAIN_OF, SEMANTIC_SIMILARITY, get_recipe
+from recsys_assets.engine.metrics import METRIC_NAMES
+from recsys_assets.engine.recipes.catalogue import (DOMAIN_OF, SEMANTIC_SIMILARITY, auto_ml_config_problem,
+                                                    get_recipe)
 from recsys_assets.engine.statuses import CREATING, DELETING
 from recsys_assets.personalize_rules.limits import MAX_SOLUTIONS_PER_GROUP, MAX_TRAINING_INTERVAL_DAYS
 
 
 def create_solution(svc: ServiceCore, p: dict) -> dict:
     name = p["name"]
-    if p.get("performAutoML"):
-        raise NotImplementedError("The local Personalize engine does not implement AutoML "
-                                  "(CreateSolution with performAutoML); name a recipeArn.")
-    if not p.get("recipeArn"):
+    auto_ml = bool(p.get("performAutoML"))
+    config = p.get("solutionConfig") or {}
+    if auto_ml:
+        # "Either performAutoML or recipeArn must be specified but not both" (catalogue's AutoML notes).
+        if p.get("recipeArn"):
+            raise invalid("recipeArn must be omitted when performAutoML is true: AutoML chooses the recipe.")
+        problem = auto_ml_config_problem(config, METRIC_NAMES)
+        if problem:
+            raise invalid(problem)
+    elif not p.get("recipeArn"):
         raise invalid("recipeArn is required when performAutoML is false.")
-    _custom_recipe(p["recipeArn"])
-    if p.get("performIncrementalUpdate") and p["recipeArn"] != SEMANTIC_SIMILARITY:
+    else:
+        _custom_recipe(p["recipeArn"])
+    if p.get("performIncrementalUpdate") and p.get("recipeArn") != SEMANTIC_SIMILARITY:
         raise invalid("performIncrementalUpdate is supported only for solutions that use the "
                       "semantic-similarity recipe.")
-    config = p.get("solutionConfig") or {}
     _check_training_interval(config)
     with svc.transaction() as txn:
         group = svc.get(txn, p["datasetGroupArn"], "dataset-group")
@@ -32,8 +40,9 @@ def create_solution(svc: ServiceCore, p: dict) -> dict:
         check_quota(txn.count("solution", group.arn, excluding=DELETING), MAX_SOLUTIONS_PER_GROUP,
                     f"More than {MAX_SOLUTIONS_PER_GROUP} solutions in dataset group {group.arn}.")
         body = {
-            "datasetGroupArn": group.arn, "recipeArn": p["recipeArn"],
-            "performHPO": p.get("performHPO", False), "performAutoML": False,
+            "datasetGroupArn": group.arn, "recipeArn": p.get("recipeArn"),
+            # AutoML always tunes: performHPO "is always true" with it (CreateSolution).
+            "performHPO": auto_ml or p.get("performHPO", False), "performAutoML": auto_ml,
             # The service defaults to automatic training every 7 days (a cost trap we report faithfully).
             "performAutoTraining": p.get("performAutoTraining", True),
             "performIncrementalUpdate": p.get("performIncrementalUpdate", False),
@@ -68,14 +77,18 @@ def create_solution_version(svc: ServiceCore, p: dict) -> dict:
         solution = svc.get(txn, p["solutionArn"], "solution")
         svc.require_active(solution, "Solution")
         svc.require_no_update(solution)
-        recipe = get_recipe(solution.body["recipeArn"])
         body = {k: solution.body[k] for k in ("recipeArn", "datasetGroupArn", "eventType", "performHPO",
                                               "performAutoML", "solutionConfig")}
         if mode == "UPDATE":
-            if not recipe.supports_update:
-                raise invalid(f"trainingMode UPDATE is not supported for recipe {recipe.arn}.")
             full = [v for v in txn.find("solution-version", solution.arn, statuses=("ACTIVE",))
                     if v.body["trainingMode"] == "FULL"]
+            if body["performAutoML"]:  # AutoML's choice is known once a FULL version trained: UPDATE retrains it
+                if not full:
+                    raise invalid("trainingMode UPDATE needs an ACTIVE solution version trained with FULL.")
+                body["recipeArn"] = full[0].body["recipeArn"]
+            recipe = get_recipe(body["recipeArn"])
+            if not recipe.supports_update:
+                raise invalid(f"trainingMode UPDATE is not supported for recipe {recipe.arn}.")
             if not full:
                 raise invalid("trainingMode UPDATE needs an ACTIVE solution version trained with FULL.")
             base = full[0].arn

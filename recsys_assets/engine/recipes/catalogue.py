@@ -209,3 +209,45 @@ def solution_config_problem(recipe_arn: str, solution_config: dict | None, *, pe
     except HyperparameterError as e:
         return str(e)
     return None
+
+
+# --- AutoML -------------------------------------------------------------------------------------------
+# CreateSolution performAutoML (botocore's model): the service "selects the optimal USER_PERSONALIZATION
+# recipe and hyperparameters", performHPO "is always true"; AutoMLConfig: "determines which recipe, from the
+# specified list, optimizes the given metric". https://docs.aws.amazon.com/personalize/latest/dg/training-solution-auto-ml.html:
+# performAutoML and recipeArn "must be specified but not both"; "AutoML is only performed using the HRNN
+# recipes"; with performAutoML "all parameters of the solutionConfig object are ignored except for
+# autoMLConfig". The HRNN recipes are gone ("Legacy HRNN recipes are no longer available",
+# .../legacy-user-personalization-recipes.html), User-Personalization "improves upon and unifies" them: the
+# engine's own list (the service publishes none) is User-Personalization v1 and v2 (emulator choice). A
+# recipeList may name any USER_PERSONALIZATION recipe that answers a userId (not Trending-Now, which has no
+# batch inference). The docs give no default metricName: precision_at_25 (emulator choice).
+LEGACY_HRNN = ("aws-hrnn", "aws-hrnn-metadata", "aws-hrnn-coldstart")
+AUTOML_DEFAULT_RECIPES = (USER_PERSONALIZATION.arn, USER_PERSONALIZATION_V2.arn)
+AUTOML_RECIPES = tuple(r.arn for r in RECIPES.values()
+                       if r.recipe_type == "USER_PERSONALIZATION" and r.batch_input == "userId")
+AUTOML_DEFAULT_METRIC = "precision_at_25"
+
+
+def auto_ml_candidates(solution_config: dict | None) -> tuple[tuple[str, ...], str]:
+    """The recipes AutoML trains (the list's order, duplicates dropped) and the metric it picks by."""
+    auto = (solution_config or {}).get("autoMLConfig") or {}
+    listed = tuple(dict.fromkeys(auto.get("recipeList") or ()))
+    return listed or AUTOML_DEFAULT_RECIPES, auto.get("metricName") or AUTOML_DEFAULT_METRIC
+
+
+def auto_ml_config_problem(solution_config: dict | None, metric_names: tuple[str, ...]) -> str | None:
+    """Why CreateSolution's autoMLConfig can't be searched (None if it can); ``metric_names``: those every
+    candidate reports."""
+    recipes, metric = auto_ml_candidates(solution_config)
+    for arn in recipes:
+        name = arn.rsplit("/", 1)[-1]
+        if arn == f"{_ARN}recipe/{name}" and name in LEGACY_HRNN:
+            return (f"autoMLConfig.recipeList: {arn} is a legacy HRNN recipe, no longer available; "
+                    f"use {USER_PERSONALIZATION.arn}.")
+        if arn not in AUTOML_RECIPES:
+            return (f"autoMLConfig.recipeList: {arn} is not a USER_PERSONALIZATION recipe AutoML can choose; "
+                    f"valid: {', '.join(AUTOML_RECIPES)}.")
+    if metric not in metric_names:
+        return f"autoMLConfig.metricName: unknown metric {metric!r}; valid: {', '.join(metric_names)}."
+    return None
