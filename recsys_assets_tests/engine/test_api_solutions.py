@@ -214,15 +214,20 @@ def test_get_solution_metrics_needs_an_active_version(personalize, engine_root):
         personalize.get_solution_metrics(solutionVersionArn=solution + "/00000000")
 
 
-def test_a_stopped_training_whose_worker_is_gone_ends_stopped_not_failed(make_personalize, engine_root, fake_clock):
-    """StopSolutionVersionCreation ends the worker at once; the version still goes STOPPING -> STOPPED."""
+def _training_with_delays(make_personalize, engine_root, fake_clock):
+    """A client whose statuses move in 0.6 s, and a group, a solution and a version CREATE IN_PROGRESS in it."""
     c = make_personalize(transition_seconds=0.6)
     group = c.create_dataset_group(name="shop")["datasetGroupArn"]
     fake_clock.advance(1)
     solution = c.create_solution(name="recs", datasetGroupArn=group, recipeArn=UP_V2,
                                  performAutoTraining=False)["solutionArn"]
     fake_clock.advance(1)
-    training = insert_version(engine_root, solution, group, "CREATE IN_PROGRESS", "00000001")
+    return c, group, solution, insert_version(engine_root, solution, group, "CREATE IN_PROGRESS", "00000001")
+
+
+def test_a_stopped_training_whose_worker_is_gone_ends_stopped_not_failed(make_personalize, engine_root, fake_clock):
+    """StopSolutionVersionCreation ends the worker at once; the version still goes STOPPING -> STOPPED."""
+    c, group, solution, training = _training_with_delays(make_personalize, engine_root, fake_clock)
     worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])  # stands for the worker
     with Catalog(engine_root / "catalog.db").transaction() as txn:
         version = txn.get(training)
@@ -240,13 +245,7 @@ def test_a_stopped_training_whose_worker_is_gone_ends_stopped_not_failed(make_pe
 
 
 def test_stop_solution_version_creation(make_personalize, engine_root, fake_clock):
-    c = make_personalize(transition_seconds=0.6)
-    group = c.create_dataset_group(name="shop")["datasetGroupArn"]
-    fake_clock.advance(1)
-    solution = c.create_solution(name="recs", datasetGroupArn=group, recipeArn=UP_V2,
-                                 performAutoTraining=False)["solutionArn"]
-    fake_clock.advance(1)
-    training = insert_version(engine_root, solution, group, "CREATE IN_PROGRESS", "00000001")
+    c, group, solution, training = _training_with_delays(make_personalize, engine_root, fake_clock)
     pending = insert_version(engine_root, solution, group, "CREATE PENDING", "00000002")
     done = insert_version(engine_root, solution, group, "ACTIVE", "00000003")
 
