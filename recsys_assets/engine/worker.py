@@ -68,6 +68,12 @@ def main(root: str, arn: str) -> None:
                 # Billed compute: wall time of this job's work, training and evaluation together.
                 current.body["trainingHours"] = round((time.time() - started) / 3600, 6)
             txn.save(current)
+            # What the job's outcome tells its parent (AutoML's choice, on the solution), in the same transaction:
+            # a version stopped meanwhile leaves it untouched.
+            parent = txn.get(current.parent) if updates.get("parent_body") else None
+            if parent is not None:
+                parent.body.update(updates["parent_body"])
+                txn.save(parent)
     except sqlite3.OperationalError as e:
         # The catalog can't be written (a full disk): the job fails, and ``refresh`` records it with this
         # reason once this process is gone and the catalog can be written again.
@@ -206,11 +212,7 @@ def training_job(catalog: Catalog, data: DataStore, version: Resource) -> dict:
     if auto_ml:
         # The version names the recipe it trained; DescribeSolution reports it as autoMLResult.bestRecipeArn.
         updates["body"]["recipeArn"] = recipe_arn
-        with catalog.transaction() as txn:
-            solution = txn.get(body["solutionArn"])
-            if solution is not None:
-                solution.body["autoMLResult"] = {"bestRecipeArn": recipe_arn}
-                txn.save(solution)
+        updates["parent_body"] = {"autoMLResult": {"bestRecipeArn": recipe_arn}}
     return updates
 
 
